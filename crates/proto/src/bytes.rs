@@ -195,9 +195,8 @@ pub(crate) fn fixed_deserialize<'de, D: Deserializer<'de>, const N: usize>(
 ) -> Result<[u8; N], D::Error> {
     if d.is_human_readable() {
         let v = d.deserialize_str(B64Visitor)?;
-        <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
-            de::Error::invalid_length(v.len(), &format!("{N} bytes").as_str())
-        })
+        <[u8; N]>::try_from(v.as_slice())
+            .map_err(|_| de::Error::invalid_length(v.len(), &format!("{N} bytes").as_str()))
     } else {
         d.deserialize_tuple(N, ArrayVisitor::<N>)
     }

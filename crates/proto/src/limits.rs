@@ -177,10 +177,19 @@ fn check_text(
 ) -> Result<(), LimitError> {
     let n = text.chars().count();
     if n < min || n > max {
-        return Err(LimitError::new(field, format!("must be {min}-{max} characters")));
+        return Err(LimitError::new(
+            field,
+            format!("must be {min}-{max} characters"),
+        ));
     }
-    if text.chars().any(|c| c.is_control() && !(newlines && c == '\n')) {
-        return Err(LimitError::new(field, "must not contain control characters"));
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(newlines && c == '\n'))
+    {
+        return Err(LimitError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     if min > 0 && text.trim().is_empty() {
         return Err(LimitError::new(field, "must not be blank"));
