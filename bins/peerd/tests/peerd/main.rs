@@ -1,0 +1,13 @@
+//! The `peerd` binary, run as an operator would: start, serve, stop,
+//! settings and their precedence, the data directory and key file, the
+//! listening address, and the MongoDB store.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod identity;
+mod lifecycle;
+mod listen;
+mod mongodb;
+mod settings;
+mod support;

@@ -1,0 +1,249 @@
+//! The route table: every endpoint of api.md in one place, with its method,
+//! path pattern, authentication and handler. [`find`] matches a request
+//! against it.
+
+use http::Method;
+
+use super::handlers::{self as h, Handler};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// Anyone; credentials are ignored.
+    Public,
+    /// A session (per-request authenticator) or a bearer token.
+    User,
+}
+
+/// One endpoint.
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    /// Segments; `{name}` captures one segment.
+    pub(crate) pattern: &'static str,
+    pub(crate) auth: Auth,
+    pub(crate) handler: Handler,
+}
+
+const fn route(method: Method, pattern: &'static str, auth: Auth, handler: Handler) -> Route {
+    Route {
+        method,
+        pattern,
+        auth,
+        handler,
+    }
+}
+
+use Auth::{Public, User};
+
+/// Every endpoint. `h::later` answers 404 `not_found`: the web client,
+/// the OpenAPI document and the node-to-node routes come with later work.
+pub(crate) static ROUTES: &[Route] = &[
+    route(Method::GET, "/", Public, h::later),
+    route(Method::GET, "/healthz", Public, h::health),
+    route(Method::GET, "/metrics", Public, h::metrics),
+    route(Method::GET, "/api/v1/openapi.json", Public, h::later),
+    route(Method::GET, "/api/v1/node", Public, h::node_info),
+    route(Method::GET, "/api/v1/peers", Public, h::list_peers),
+    route(Method::POST, "/api/v1/peers", Public, h::later),
+    route(Method::DELETE, "/api/v1/peers/{node_id}", Public, h::later),
+    route(Method::POST, "/api/v1/notify", Public, h::later),
+    route(Method::POST, "/api/v1/users", Public, h::register_user),
+    route(Method::GET, "/api/v1/users", User, h::list_users),
+    route(Method::GET, "/api/v1/users/{user_id}", User, h::get_user),
+    route(Method::POST, "/api/v1/handshake", Public, h::handshake),
+    route(Method::DELETE, "/api/v1/session", User, h::end_session),
+    route(Method::POST, "/api/v1/tokens", User, h::issue_token),
+    route(Method::GET, "/api/v1/rooms", User, h::list_rooms),
+    route(Method::POST, "/api/v1/rooms", User, h::create_room),
+    route(Method::GET, "/api/v1/rooms/{room_id}", User, h::get_room),
+    route(
+        Method::PATCH,
+        "/api/v1/rooms/{room_id}",
+        User,
+        h::update_room,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/rooms/{room_id}",
+        User,
+        h::delete_room,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/join",
+        User,
+        h::join_room,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/leave",
+        User,
+        h::leave_room,
+    ),
+    route(Method::POST, "/api/v1/rooms/{room_id}/kick", User, h::kick),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/roles",
+        User,
+        h::set_role,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/invites",
+        User,
+        h::create_invite,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/rooms/{room_id}/keys",
+        User,
+        h::get_keys,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/keys",
+        User,
+        h::post_keys,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/rooms/{room_id}/messages",
+        User,
+        h::list_messages,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/messages",
+        User,
+        h::post_message,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/rooms/{room_id}/messages/{seq}",
+        User,
+        h::delete_message,
+    ),
+    route(Method::GET, "/api/v1/events", User, h::events),
+];
+
+/// Path parameters captured by a match, by name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    /// The value captured for `{name}`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The outcome of matching a request.
+pub(crate) enum Lookup {
+    /// A route, with its parameters.
+    Route(&'static Route, Params),
+    /// The path exists with other methods (for `Allow`); the pattern is the
+    /// metrics label.
+    MethodNotAllowed {
+        pattern: &'static str,
+        allow: Vec<&'static str>,
+    },
+    /// No route has this path.
+    NotFound,
+}
+
+/// Matches `method` and `path` (without the query) against [`ROUTES`].
+pub(crate) fn find(method: &Method, path: &str) -> Lookup {
+    let mut allow = Vec::new();
+    let mut pattern_seen = None;
+    for r in ROUTES {
+        let Some(params) = match_path(r.pattern, path) else {
+            continue;
+        };
+        if r.method == *method {
+            return Lookup::Route(r, params);
+        }
+        pattern_seen.get_or_insert(r.pattern);
+        allow.push(r.method.as_str());
+    }
+    match pattern_seen {
+        Some(pattern) => Lookup::MethodNotAllowed { pattern, allow },
+        None => Lookup::NotFound,
+    }
+}
+
+fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(Params(params)),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name, g.to_owned()));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_patterns_and_captures() {
+        let Lookup::Route(r, p) = find(&Method::DELETE, "/api/v1/rooms/abc/messages/7") else {
+            panic!("no match");
+        };
+        assert_eq!(r.pattern, "/api/v1/rooms/{room_id}/messages/{seq}");
+        assert_eq!(p.get("room_id"), Some("abc"));
+        assert_eq!(p.get("seq"), Some("7"));
+        assert!(matches!(find(&Method::GET, "/"), Lookup::Route(..)));
+        assert!(matches!(
+            find(&Method::GET, "/api/v1/rooms/"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            find(&Method::GET, "/api/v1/nope"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            find(&Method::GET, "/api/v1/rooms//keys"),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        let Lookup::MethodNotAllowed { pattern, allow } = find(&Method::PUT, "/api/v1/rooms/x")
+        else {
+            panic!("expected 405");
+        };
+        assert_eq!(pattern, "/api/v1/rooms/{room_id}");
+        assert_eq!(allow, vec!["GET", "PATCH", "DELETE"]);
+    }
+
+    #[test]
+    fn no_two_routes_share_method_and_pattern() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{} {}",
+                    a.method,
+                    a.pattern
+                );
+            }
+        }
+    }
+}
