@@ -43,7 +43,6 @@ pub fn unauthenticated_codes() -> &'static [ErrorCode] {
         ErrorCode::ReplayedRequest,
         ErrorCode::InvalidToken,
         ErrorCode::InvalidHeader,
-        ErrorCode::InvalidSealedBody,
         ErrorCode::InvalidBody,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -65,6 +64,17 @@ fn api_error(
     retry_after: Option<Duration>,
     authenticated: bool,
 ) -> ClientError {
+    // The HTTP parser itself refuses a head far above the limits with a bare
+    // 431 before any handler runs: no JSON to read, the status says it all.
+    if status == ErrorCode::HeadersTooLarge.status() && body.is_empty() {
+        return ClientError::Api {
+            code: ErrorCode::HeadersTooLarge,
+            message: "request headers too large".into(),
+            status,
+            retry_after,
+            authenticated,
+        };
+    }
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => ClientError::Api {
             code: error.code,

@@ -40,6 +40,8 @@ enum Mode {
     UnsignedForbidden,
     /// 401 `session_expired` without `Peer-Auth`, every time.
     AlwaysExpired,
+    /// A bare 431 with no body, as the HTTP parser answers an oversized head.
+    BareHeadersTooLarge,
 }
 
 struct Fake {
@@ -171,6 +173,7 @@ impl Fake {
             Mode::NoTag => reply(200, ROOMS.to_vec(), None),
             Mode::UnsignedForbidden => reply(403, error_body(ErrorCode::Forbidden), None),
             Mode::AlwaysExpired => reply(401, error_body(ErrorCode::SessionExpired), None),
+            Mode::BareHeadersTooLarge => reply(431, Vec::new(), None),
         }
     }
 }
@@ -321,4 +324,20 @@ async fn session_expired_is_retried_once_after_one_new_handshake() {
         "the request went twice"
     );
     assert_eq!(c.handshake_count(), 2);
+}
+
+#[tokio::test]
+async fn a_bare_431_is_an_api_error_not_tampering() {
+    let (fake, addr) = start(Mode::BareHeadersTooLarge).await;
+    let c = client(addr).await;
+    match c.list_rooms(&RoomQuery::default()).await {
+        Err(ClientError::Api {
+            code: ErrorCode::HeadersTooLarge,
+            status: 431,
+            authenticated: false,
+            ..
+        }) => {}
+        other => panic!("expected headers_too_large, got {other:?}"),
+    }
+    assert_eq!(fake.requests.load(Ordering::SeqCst), 1, "not retried");
 }

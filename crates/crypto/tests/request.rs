@@ -387,3 +387,39 @@ fn concurrent_clients_and_server_are_consistent() {
     all.sort_unstable();
     assert_eq!(all, (1..=40).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_body_that_does_not_open_is_refused_with_an_authenticated_answer() {
+    for kex in MODES {
+        let (c, s) = session(kex, 21);
+        let mut rng = seeded(22);
+        // Authenticated over plain bytes, but labelled sealed: the MAC
+        // verifies, the body does not open.
+        let req = prep(&c, &mut rng, b"{}", false);
+        let rejection = s
+            .verify_request_or_reject(
+                &parse(&req),
+                "POST",
+                "/api/v1/rooms/x/messages?a=1",
+                &req.body,
+                true,
+                NOW,
+            )
+            .unwrap_err();
+        assert_eq!(peer_err(rejection.error), PeerMisbehaved::Undecryptable);
+        let responder = rejection.responder.expect("the authenticator verified");
+        let answer = responder.respond(&mut rng, 400, b"{\"error\":{}}").unwrap();
+        // The client's verifier accepts the refusal's tag.
+        req.verifier
+            .verify(400, Some(&answer.peer_auth), &answer.body)
+            .unwrap();
+
+        // A forged authenticator gets no responder.
+        let req = prep(&c, &mut rng, b"{}", false);
+        let rejection = s
+            .verify_request_or_reject(&parse(&req), "PUT", "/elsewhere", &req.body, false, NOW)
+            .unwrap_err();
+        assert_eq!(peer_err(rejection.error), PeerMisbehaved::BadAuthenticator);
+        assert!(rejection.responder.is_none());
+    }
+}

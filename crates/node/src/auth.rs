@@ -37,21 +37,24 @@ pub struct Caller {
 
 /// A request the node refused while authenticating it.
 ///
-/// `proof` is there when the authenticator itself verified and the refusal
-/// came after (the session's rate limit): the answer must then carry
-/// `Peer-Auth`. Without it, the authenticator was rejected (a 401), and the
-/// answer goes without.
+/// `responder` is there when the authenticator itself verified and the
+/// refusal came after (a sealed body that does not open, the session's rate
+/// limit): the answer must then carry `Peer-Auth`. Without it, the
+/// authenticator was rejected (a 401), and the answer goes without.
 #[derive(Debug)]
 pub struct AuthRefusal {
     /// Why.
     pub error: NodeError,
-    /// The proof of the verified authenticator, if it verified.
-    pub proof: Option<Box<peer_crypto::AuthenticatedRequest>>,
+    /// Authenticates the refusal, if the authenticator verified.
+    pub responder: Option<Box<peer_crypto::request::Responder>>,
 }
 
 impl AuthRefusal {
     pub(crate) fn unverified(error: NodeError) -> Self {
-        AuthRefusal { error, proof: None }
+        AuthRefusal {
+            error,
+            responder: None,
+        }
     }
 }
 

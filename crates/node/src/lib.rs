@@ -276,12 +276,15 @@ impl Node {
             .map_err(AuthRefusal::unverified)?;
         let authed = entry
             .session
-            .verify_request(headers, method, path_and_query, body, sealed, now)
-            .map_err(|e| AuthRefusal::unverified(e.into()))?;
+            .verify_request_or_reject(headers, method, path_and_query, body, sealed, now)
+            .map_err(|r| AuthRefusal {
+                error: r.error.into(),
+                responder: r.responder.map(Box::new),
+            })?;
         if let Err(error) = self.inner.auth.touch(&entry, now) {
             return Err(AuthRefusal {
                 error,
-                proof: Some(Box::new(authed)),
+                responder: Some(Box::new(authed.into_parts().1)),
             });
         }
         let caller = Caller {

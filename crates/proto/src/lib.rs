@@ -7,7 +7,7 @@
 //!   messages), printed as 22-character base64url;
 //! - [`bytes`]: binary fields, base64url without padding in JSON and raw
 //!   bytes in postcard;
-//! - [`canonical`]: the single function through which every signed or MACed
+//! - [`canonical()`]: the single function through which every signed or MACed
 //!   value is encoded, and the [`signed`] tuples it encodes;
 //! - [`api`]: every JSON request and response body of the HTTP API;
 //! - [`error`]: the stable error codes with their HTTP status;

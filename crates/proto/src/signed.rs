@@ -1,5 +1,5 @@
 //! The tuples that get signed, MACed or hashed, field by field as protocol.md
-//! lists them. Each is encoded with [`canonical`](crate::canonical) under its
+//! lists them. Each is encoded with [`canonical`](crate::canonical()) under its
 //! label (or, for [`ReplyParams`], with plain postcard inside a hash).
 //!
 //! Byte strings (`&[u8]`) encode as a varint length and the bytes; ids and

@@ -28,5 +28,7 @@ pub use headers::{
     SESSION_HEADER,
 };
 pub(crate) use server::ServerKex;
-pub use server::{AuthenticatedRequest, AuthenticatedResponse, Responder, ServerSession};
+pub use server::{
+    AuthenticatedRequest, AuthenticatedResponse, Rejection, Responder, ServerSession,
+};
 pub use window::SeqWindow;

@@ -69,6 +69,40 @@ pub struct Responder {
     k_resp: Zeroizing<[u8; 32]>,
 }
 
+/// Why a request was refused. When its authenticator verified (only the
+/// sealed body failed to open), `responder` authenticates the refusal;
+/// otherwise the refusal goes out without `Peer-Auth`.
+pub struct Rejection {
+    /// What failed.
+    pub error: Error,
+    /// Present when the authenticator verified.
+    pub responder: Option<Responder>,
+}
+
+impl Rejection {
+    fn unverified(e: impl Into<Error>) -> Self {
+        Rejection {
+            error: e.into(),
+            responder: None,
+        }
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("error", &self.error)
+            .field("authenticated", &self.responder.is_some())
+            .finish()
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Self {
+        r.error
+    }
+}
+
 /// A response body with its `Peer-Auth` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedResponse {
@@ -126,6 +160,21 @@ impl ServerSession {
         now >= self.expires_at
     }
 
+    /// Verifies one request: [`ServerSession::verify_request_or_reject`]
+    /// without the responder of a refusal. `body` is the body as received.
+    pub fn verify_request(
+        &self,
+        headers: &AuthHeaders,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        sealed: bool,
+        now: u64,
+    ) -> Result<AuthenticatedRequest, Error> {
+        self.verify_request_or_reject(headers, method, path_and_query, body, sealed, now)
+            .map_err(|r| r.error)
+    }
+
     /// Verifies one request, in this order:
     ///
     /// 1. the headers name this session ([`PeerMisbehaved::BadAuthenticator`]);
@@ -139,8 +188,10 @@ impl ServerSession {
     /// 6. when `sealed` (Content-Type [`SEALED_CONTENT_TYPE`]), the body opens
     ///    under `k_req` ([`PeerMisbehaved::Undecryptable`]).
     ///
-    /// `body` is the body as received.
-    pub fn verify_request(
+    /// `body` is the body as received. On failure the [`Rejection`] carries
+    /// the [`Responder`] when the authenticator itself verified (a sealed
+    /// body that does not open): the answer must then be authenticated.
+    pub fn verify_request_or_reject(
         &self,
         headers: &AuthHeaders,
         method: &str,
@@ -148,21 +199,26 @@ impl ServerSession {
         body: &[u8],
         sealed: bool,
         now: u64,
-    ) -> Result<AuthenticatedRequest, Error> {
+    ) -> Result<AuthenticatedRequest, Rejection> {
         if headers.session_id != self.session_id {
-            return Err(PeerMisbehaved::BadAuthenticator.into());
+            return Err(Rejection::unverified(PeerMisbehaved::BadAuthenticator));
         }
         if self.is_expired(now) {
-            return Err(PeerMisbehaved::SessionExpired.into());
+            return Err(Rejection::unverified(PeerMisbehaved::SessionExpired));
         }
         let ikm = match (&self.kex, &headers.key) {
             (ServerKex::Ecdh { eph }, Some(point)) => {
-                let request_key = ecdh::parse_point(point, KEY_HEADER)
-                    .map_err(|_| PeerMisbehaved::MalformedHeader(KEY_HEADER))?;
+                let request_key = ecdh::parse_point(point, KEY_HEADER).map_err(|_| {
+                    Rejection::unverified(PeerMisbehaved::MalformedHeader(KEY_HEADER))
+                })?;
                 ecdh::shared(eph, &request_key)
             }
             (ServerKex::RsaOaep { secret }, None) => secret.clone(),
-            _ => return Err(PeerMisbehaved::MalformedHeader(KEY_HEADER).into()),
+            _ => {
+                return Err(Rejection::unverified(PeerMisbehaved::MalformedHeader(
+                    KEY_HEADER,
+                )));
+            }
         };
         let keys = request_keys(&ikm, &self.auth_key, self.session_id, headers.seq);
         let body_hash = sha256(body);
@@ -174,17 +230,37 @@ impl ServerSession {
                 seq: headers.seq,
                 body_hash: &body_hash,
             },
-        )?;
+        )
+        .map_err(|e| Rejection {
+            error: e.into(),
+            responder: None,
+        })?;
         if !hmac_sha256_verify(&keys.k_mac, &[&tbs], &headers.auth) {
-            return Err(PeerMisbehaved::BadAuthenticator.into());
+            return Err(Rejection::unverified(PeerMisbehaved::BadAuthenticator));
         }
         self.window
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .accept(headers.seq)?;
+            .accept(headers.seq)
+            .map_err(Rejection::unverified)?;
+        let responder = Responder {
+            seq: headers.seq,
+            sealed,
+            k_mac: Zeroizing::new(keys.k_mac),
+            k_resp: Zeroizing::new(keys.k_resp),
+        };
         let body = if sealed {
-            let mut plain = open(&keys.k_req, body, b"")?;
-            std::mem::take(&mut *plain)
+            match open(&keys.k_req, body, b"") {
+                Ok(mut plain) => std::mem::take(&mut *plain),
+                Err(error) => {
+                    // The authenticator verified: the refusal is answered
+                    // with an authenticated (and sealed) response.
+                    return Err(Rejection {
+                        error: error.into(),
+                        responder: Some(responder),
+                    });
+                }
+            }
         } else {
             body.to_vec()
         };
@@ -192,12 +268,7 @@ impl ServerSession {
             session_id: self.session_id,
             user_id: self.user_id,
             body,
-            responder: Responder {
-                seq: headers.seq,
-                sealed,
-                k_mac: Zeroizing::new(keys.k_mac),
-                k_resp: Zeroizing::new(keys.k_resp),
-            },
+            responder,
         })
     }
 }

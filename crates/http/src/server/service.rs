@@ -174,7 +174,7 @@ async fn dispatch(
                 Err(refusal) => {
                     return Outcome {
                         result: Err(refusal.error),
-                        responder: refusal.proof.map(|p| (*p).into_parts().1),
+                        responder: refusal.responder.map(|r| *r),
                         allow: None,
                     };
                 }

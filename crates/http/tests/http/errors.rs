@@ -99,11 +99,22 @@ async fn every_reachable_error_code() {
     let resp = send(addr, req.bearer(&token)).await.unwrap();
     got.raw(&resp, "invalid_header");
     // A valid authenticator over a body that is not sealed, labelled sealed.
-    let (mut req, _) = alice.prepare("POST", "/api/v1/rooms", b"{}", false);
+    // The authenticator verified, so the refusal is authenticated (and
+    // sealed, as the request claimed to be).
+    let (mut req, verifier) = alice.prepare("POST", "/api/v1/rooms", b"{}", false);
     req.headers.retain(|(k, _)| k != "content-type");
     let req = req.header("content-type", peer_crypto::SEALED_CONTENT_TYPE);
     let resp = send(addr, req).await.unwrap();
-    got.raw(&resp, "invalid_sealed_body");
+    assert_eq!(resp.status, 400);
+    assert_eq!(
+        resp.header("content-type"),
+        Some(peer_crypto::SEALED_CONTENT_TYPE)
+    );
+    let tag = resp.header("peer-auth").expect("an authenticated refusal");
+    verifier
+        .verify(400, Some(tag), &resp.body)
+        .expect("the refusal's Peer-Auth verifies");
+    got.0.insert("invalid_sealed_body".to_owned());
 
     // 401
     let resp = send(addr, RawRequest::get("/api/v1/rooms")).await.unwrap();
