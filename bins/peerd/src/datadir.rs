@@ -53,6 +53,13 @@ impl DataDir {
                 "the data directory is writable by group or others; consider chmod 700"
             );
         }
+        Self::lock(path)
+    }
+
+    /// Takes the lock of an existing data directory without creating
+    /// anything else (`peerd backup` and `peerd migrate` on a stopped
+    /// node). Fails if another process holds the lock.
+    pub(crate) fn lock(path: &Path) -> anyhow::Result<DataDir> {
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)

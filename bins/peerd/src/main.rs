@@ -6,6 +6,9 @@
 //! opens the data directory, identity key and store, binds, and runs the
 //! `peer-http` server over a `peer-node` node until SIGINT or SIGTERM.
 //!
+//! `peerd migrate` and `peerd backup` (module `tools`) are maintenance
+//! commands that run instead of the daemon.
+//!
 //! Exit codes: 0 after a graceful shutdown, 2 for a usage or settings
 //! error (nothing was started), 1 for a failure at run time. See
 //! `docs/operations.md`.
@@ -13,11 +16,13 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod control;
 mod daemon;
 mod datadir;
 mod listen;
 mod logging;
 mod signals;
+mod tools;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -31,7 +36,11 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let settings = match config::load(std::env::args_os(), &vars) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if tools::is_tool(&args) {
+        return tools::main(args, &vars);
+    }
+    let settings = match config::load(args, &vars) {
         Ok(settings) => settings,
         Err(LoadError::Clap(e)) => {
             // --help and --version print to stdout and exit 0; usage errors

@@ -9,9 +9,9 @@ use std::time::Duration;
 use http::Method;
 use peer_proto::api::{
     CreateInvite, CreateRoom, Health, Invite, JoinRoom, Joined, KeyList, KeysPosted, Kick, Member,
-    MessageList, MessageQuery, NodeInfo, PostKeys, PostMessage, Posted, Removed, Role, Room,
-    RoomList, RoomQuery, SetRole, TokenRequest, TokenResponse, UpdateRoom, User, UserList,
-    UserQuery,
+    MessageList, MessageQuery, NodeInfo, PeerList, PeerQuery, PostKeys, PostMessage, Posted,
+    Removed, Role, Room, RoomList, RoomQuery, SetRole, TokenRequest, TokenResponse, UpdateRoom,
+    User, UserList, UserQuery,
 };
 use peer_proto::{RoomId, UserId};
 use serde::Serialize;
@@ -54,6 +54,14 @@ impl Client {
             return Ok(h);
         }
         Err(ClientError::InvalidResponse("health answer"))
+    }
+
+    /// `GET /api/v1/peers` (unauthenticated): the peer nodes this node
+    /// knows, filtered by `query`. Peers are what the node says; nothing
+    /// here is verified against their keys.
+    pub async fn list_peers(&self, query: &PeerQuery) -> Result<PeerList> {
+        let target = with_query("/api/v1/peers".to_owned(), query)?;
+        exchange::plain_get(&self.inner.http, &self.inner.base, &target).await
     }
 
     // ------------------------------------------------------------ users

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use peer_crypto::{ClientSession, IdentityKey, PublicIdentity, handshake, register};
 use peer_http::client::{BaseUrl, HttpClient};
-use peer_proto::api::{HelloReply, NodeInfo, User};
+use peer_proto::api::{HelloReply, NodeInfo, NodeRole, User};
 use peer_proto::{NodeId, PROTOCOL_VERSION, SessionId, UserId};
 
 use crate::directory::Directory;
@@ -65,6 +65,12 @@ impl Client {
     /// URL it is pinned; a different key for a pinned URL or node id is
     /// [`ClientError::NodeKeyChanged`]. No session is made yet (the first
     /// authenticated call makes one); the user need not be registered yet.
+    ///
+    /// A follower node relays every request to its main peer, which then
+    /// holds the session and answers: the client registers with, and
+    /// handshakes with, the main peer whose key the follower reports
+    /// (`main_peer.spki`, checked against its id and pinned under the main
+    /// peer's URL like any node key).
     pub async fn connect(
         url: &str,
         identity: IdentityKey,
@@ -75,18 +81,26 @@ impl Client {
         let http = HttpClient::new(options.transport.clone());
         let node_info: NodeInfo = crate::exchange::plain_get(&http, &base, "/api/v1/node").await?;
         let node_key = check_node_info(&base, &node_info)?;
-        let pin = Pin {
-            url: base.clone(),
-            node_id: node_info.node_id,
-            spki_hash: *node_key.spki_hash(),
+        pin(pins, &base, node_info.node_id, &node_key)?;
+        // Through a follower, the main peer serves: its key signs the
+        // handshake replies.
+        let node_key = match &node_info.main_peer {
+            Some(main) if node_info.role == NodeRole::Follower => {
+                let main_url = BaseUrl::parse(&main.url)?;
+                let bad = |problem| ClientError::BadNodeInfo {
+                    url: base.clone(),
+                    problem,
+                };
+                let key = PublicIdentity::from_spki_der(main.spki.as_slice())
+                    .map_err(|_| bad("its main peer's key is not an acceptable RSA key"))?;
+                if key.node_id() != main.node_id {
+                    return Err(bad("its main peer's id is not the hash of its key"));
+                }
+                pin(pins, &main_url, main.node_id, &key)?;
+                key
+            }
+            _ => node_key,
         };
-        if let Some(existing) = find_conflict(&pins.pins()?, &pin) {
-            return Err(key_changed(&base, existing.node_id, node_info.node_id));
-        }
-        pins.add(&pin).map_err(|e| match e {
-            PinError::Conflict { pinned, .. } => key_changed(&base, pinned, node_info.node_id),
-            other => other.into(),
-        })?;
         tracing::debug!(url = %base, node = %node_info.node_id, "connected");
         Ok(Client {
             inner: Arc::new(Inner {
@@ -132,7 +146,8 @@ impl Client {
         self.inner.node_info.node_id
     }
 
-    /// The node key this client trusts (pinned).
+    /// The node key this client trusts (pinned) for its sessions: the
+    /// node's own, or, through a follower, its main peer's.
     pub fn node_key(&self) -> &PublicIdentity {
         &self.inner.node_key
     }
@@ -164,7 +179,7 @@ impl Client {
         let req = register::register_user(
             &mut rng,
             &self.inner.identity,
-            self.node_id(),
+            self.inner.node_key.node_id(),
             name,
             self.now(),
         )?;
@@ -237,7 +252,7 @@ impl Client {
         let (expect, hello) = handshake::start(
             &mut rng,
             &self.inner.identity,
-            self.node_id(),
+            self.inner.node_key.node_id(),
             self.inner.options.kex,
             now,
         )?;
@@ -276,6 +291,24 @@ impl Client {
         self.forget_session(session.session_id());
         result
     }
+}
+
+/// Pins `key` for `url` and `node_id`, or fails if either is pinned to
+/// another key.
+fn pin(pins: &dyn PinStore, url: &BaseUrl, node_id: NodeId, key: &PublicIdentity) -> Result<()> {
+    let pin = Pin {
+        url: url.clone(),
+        node_id,
+        spki_hash: *key.spki_hash(),
+    };
+    if let Some(existing) = find_conflict(&pins.pins()?, &pin) {
+        return Err(key_changed(url, existing.node_id, node_id));
+    }
+    pins.add(&pin).map_err(|e| match e {
+        PinError::Conflict { pinned, .. } => key_changed(url, pinned, node_id),
+        other => other.into(),
+    })?;
+    Ok(())
 }
 
 fn key_changed(url: &BaseUrl, pinned: NodeId, presented: NodeId) -> ClientError {

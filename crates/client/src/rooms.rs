@@ -11,12 +11,20 @@ use std::fmt;
 use peer_crypto::{RoomKey, wrap_envelope};
 use peer_proto::api::{CreateRoom, JoinRule, KeysPosted, PostKeys, Room, Visibility};
 use peer_proto::event::{Event, EventKind};
-use peer_proto::{RoomId, UserId};
+use peer_proto::{ErrorCode, RoomId, UserId};
 use rand_core::Rng as _;
 use zeroize::Zeroize as _;
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
+
+/// How often [`Client::rotate_if_due`] reads the room again and retries
+/// when the membership changed under a rotation.
+const ROTATION_RETRIES: u32 = 3;
+
+/// Envelopes per request when handing a key to many members (well inside
+/// the node's body limit: an envelope is under 1 KiB of JSON).
+const ENVELOPES_PER_REQUEST: usize = 500;
 
 /// What a new room looks like. `encrypted` is the default.
 ///
@@ -262,8 +270,21 @@ impl Client {
     /// and cannot read what is sent afterwards. The node refuses the set if
     /// the membership changed meanwhile (`incomplete_envelopes` or
     /// `conflict`): read the room again and retry.
+    ///
+    /// If another owner or admin rotated to the same epoch first, the node
+    /// takes this request for a distribution of that epoch and keeps the
+    /// other manager's key: the answer has [`KeysPosted::rotated`] false,
+    /// and this client keeps no key of its own for that epoch (it fetches
+    /// the winner's envelope when it needs it).
     pub async fn rotate(&self, room: RoomId) -> Result<KeysPosted> {
         let details = self.room_with_members(room).await?;
+        self.rotate_from(&details).await
+    }
+
+    /// [`rotate`](Self::rotate) from the room as read in `details` (members
+    /// included): epoch `details.epoch + 1`, one envelope per member listed.
+    async fn rotate_from(&self, details: &Room) -> Result<KeysPosted> {
+        let room = details.id;
         let epoch = details
             .epoch
             .checked_add(1)
@@ -283,8 +304,88 @@ impl Client {
             )?);
         }
         let posted = self.post_keys(room, &PostKeys { epoch, envelopes }).await?;
-        self.inner.keyring.insert(room, epoch, key);
+        if posted.rotated {
+            self.inner.keyring.insert(room, epoch, key);
+        } else {
+            tracing::debug!(%room, epoch, "another manager rotated to this epoch first");
+        }
         Ok(posted)
+    }
+
+    /// Hands the room's current key to every current member except this
+    /// user (owner or admin), in as few requests as possible: the catch-up
+    /// an always-on client does when it comes online, for members who
+    /// joined while no owner or admin was there to answer their
+    /// `key_request`. The node stores only the envelopes members lack
+    /// ([`KeysPosted::stored`] counts them) and emits `key_granted` for each
+    /// envelope sent. `None` when this user is the room's only member.
+    pub async fn distribute_key_to_members(&self, room: RoomId) -> Result<Option<KeysPosted>> {
+        let details = self.room_with_members(room).await?;
+        let epoch = details.epoch;
+        let me = self.user_id();
+        let others: Vec<UserId> = details
+            .members
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.user_id != me && m.join_epoch <= epoch)
+            .map(|m| m.user_id)
+            .collect();
+        if others.is_empty() {
+            return Ok(None);
+        }
+        let key = self.key_for(room, epoch).await?;
+        let mut rng = peer_crypto::rng::system_rng();
+        let mut total: Option<KeysPosted> = None;
+        for chunk in others.chunks(ENVELOPES_PER_REQUEST) {
+            let mut envelopes = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let member = self.known_user(*id).await?;
+                envelopes.push(wrap_envelope(
+                    &mut rng,
+                    &self.inner.identity,
+                    room,
+                    epoch,
+                    &member.key,
+                    &key,
+                )?);
+            }
+            let posted = self.post_keys(room, &PostKeys { epoch, envelopes }).await?;
+            total = Some(match total {
+                None => posted,
+                Some(t) => KeysPosted {
+                    stored: t.stored.saturating_add(posted.stored),
+                    ..posted
+                },
+            });
+        }
+        Ok(total)
+    }
+
+    /// Rotates the room key when a rotation is due (a member left or was
+    /// removed) and this user manages the room; `None` when there is
+    /// nothing to do (not due, not encrypted, not a manager). When the
+    /// membership changes during the rotation (`conflict`,
+    /// `incomplete_envelopes`) or another manager rotated at the same time
+    /// (`wrong_epoch`), it reads the room again and retries, a few times at
+    /// most; a rotation someone else finished meanwhile is `None`.
+    pub async fn rotate_if_due(&self, room: RoomId) -> Result<Option<KeysPosted>> {
+        let mut retries = 0;
+        loop {
+            // One read decides both whether to rotate and to which epoch: a
+            // rotation someone else makes meanwhile is then not repeated.
+            let details = self.get_room(room).await?;
+            let manages = details.my_role.is_some_and(|r| r.is_manager());
+            if !(details.encrypted && details.rotation_due && manages && details.members.is_some())
+            {
+                return Ok(None);
+            }
+            match self.rotate_from(&details).await {
+                Err(e) if retries < ROTATION_RETRIES && is_rotation_race(&e) => retries += 1,
+                Ok(posted) => return Ok(posted.rotated.then_some(posted)),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Answers a `key_request` (for agents): when this user manages the
@@ -320,7 +421,8 @@ impl Client {
 
     /// Reacts to one event the way an always-on owner or admin client
     /// does: answers `key_request`s, rotates a room whose rotation became
-    /// due (`room_updated` with `rotation_due`), and fetches this user's
+    /// due (`room_updated` with `rotation_due`, via
+    /// [`rotate_if_due`](Self::rotate_if_due)), and fetches this user's
     /// new envelopes on `key_rotated` and on its own `key_granted`.
     pub async fn handle_event(&self, event: &Event) -> Result<Option<AgentAction>> {
         match &event.kind {
@@ -335,16 +437,13 @@ impl Client {
                     posted,
                 })),
             EventKind::RoomUpdated { room_id } => {
-                let room = self.get_room(*room_id).await?;
-                let manages = room.my_role.is_some_and(|r| r.is_manager());
-                if !(room.encrypted && room.rotation_due && manages) {
-                    return Ok(None);
-                }
-                let posted = self.rotate(*room_id).await?;
-                Ok(Some(AgentAction::Rotated {
-                    room: *room_id,
-                    posted,
-                }))
+                Ok(self
+                    .rotate_if_due(*room_id)
+                    .await?
+                    .map(|posted| AgentAction::Rotated {
+                        room: *room_id,
+                        posted,
+                    }))
             }
             EventKind::KeyRotated { room_id, .. } => self.refreshed(*room_id).await,
             EventKind::KeyGranted {
@@ -362,4 +461,16 @@ impl Client {
         let epoch = self.refresh_keys(room).await?;
         Ok(Some(AgentAction::KeysRefreshed { room, epoch }))
     }
+}
+
+/// True for the answers a rotation gets when it raced a membership change
+/// or another manager's rotation: reading the room again resolves them.
+fn is_rotation_race(e: &ClientError) -> bool {
+    [
+        ErrorCode::Conflict,
+        ErrorCode::IncompleteEnvelopes,
+        ErrorCode::WrongEpoch,
+    ]
+    .into_iter()
+    .any(|c| e.is_api(c))
 }

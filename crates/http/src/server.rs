@@ -8,13 +8,17 @@
 //!                              ─▶ handler (handlers.rs) ─▶ Node use case
 //!                              ─▶ reply.rs: JSON / error body, Retry-After, Peer-Auth
 //!                                 or sse.rs: text/event-stream
+//!                         on a follower, client API routes instead:
+//!                              ─▶ relay.rs ─▶ Upstream (the main peer) ─▶ answer as is
 //! ```
 //!
 //! What it does: routing (one table, in `server/routes.rs`), body and header
 //! limits, content types, JSON and query parsing with field paths in the
-//! errors, both kinds of authentication, sealed bodies, response
-//! authenticators, Server-Sent Events, `/healthz`, Prometheus `/metrics`,
-//! the periodic session sweep, and graceful shutdown.
+//! errors, users' and peers' authentication (a peer node's session reaches
+//! node-to-node routes only), sealed bodies, response authenticators,
+//! Server-Sent Events, `/healthz`, Prometheus `/metrics`, the periodic
+//! session sweep, graceful shutdown, and on a follower the relay of the
+//! client API to the main peer ([`Upstream`]).
 //!
 //! What it does not: decide anything about users, rooms, keys or messages
 //! (the node does), terminate TLS, or speak HTTP/2.
@@ -39,10 +43,12 @@ mod config;
 mod conn;
 mod handlers;
 mod metrics;
+mod relay;
 mod reply;
 mod routes;
 mod service;
 mod sse;
+mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -64,6 +70,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::ServerConfig;
+pub use upstream::{
+    FORWARDED_REQUEST_HEADERS, FORWARDED_RESPONSE_HEADERS, Relayed, RelayedAnswer, StreamGrant,
+    Upstream, UpstreamFuture,
+};
 
 use conn::{Activity, BusyGuard, Verdict, Watched};
 use metrics::Metrics;
@@ -76,6 +86,20 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// Cancelled when the server starts shutting down.
     pub(crate) shutdown: CancellationToken,
+    /// The way to the main peer, for a node that may follow one.
+    pub(crate) upstream: Option<Arc<dyn Upstream>>,
+    /// More Prometheus text for `/metrics` (discovery, the mesh).
+    pub(crate) extra_metrics: Option<ExtraMetrics>,
+}
+
+/// A source of more Prometheus text for `/metrics`.
+pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+impl Shared {
+    /// The upstream, while this node follows a main peer.
+    pub(crate) fn following(&self) -> Option<&Arc<dyn Upstream>> {
+        self.upstream.as_ref().filter(|u| u.following())
+    }
 }
 
 /// The HTTP server of a node. Build it with [`Server::new`], then
@@ -83,14 +107,18 @@ pub(crate) struct Shared {
 pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    node: Node,
+    config: ServerConfig,
+    upstream: Option<Arc<dyn Upstream>>,
+    extra_metrics: Option<ExtraMetrics>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.addr)
-            .field("config", &self.shared.config)
+            .field("config", &self.config)
+            .field("upstream", &self.upstream.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -106,13 +134,26 @@ impl Server {
         Server {
             listener,
             addr,
-            shared: Arc::new(Shared {
-                node,
-                config,
-                metrics: Metrics::default(),
-                shutdown: CancellationToken::new(),
-            }),
+            node,
+            config,
+            upstream: None,
+            extra_metrics: None,
         }
+    }
+
+    /// Appends what `render` returns (Prometheus text) to `/metrics`.
+    #[must_use]
+    pub fn with_extra_metrics(mut self, render: ExtraMetrics) -> Server {
+        self.extra_metrics = Some(render);
+        self
+    }
+
+    /// Serves the client API through `upstream` whenever it says this node
+    /// follows a main peer (see [`Upstream`]).
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Server {
+        self.upstream = Some(upstream);
+        self
     }
 
     /// The address the server listens on.
@@ -133,8 +174,21 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Server {
-            listener, shared, ..
+            listener,
+            node,
+            config,
+            upstream,
+            extra_metrics,
+            ..
         } = self;
+        let shared = Arc::new(Shared {
+            node,
+            config,
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+            upstream,
+            extra_metrics,
+        });
         let sweeper = tokio::spawn(sweep(shared.node.clone(), shared.config.sweep_interval));
         let mut conns = JoinSet::new();
         tokio::pin!(shutdown);

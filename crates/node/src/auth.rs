@@ -20,8 +20,11 @@ use crate::ratelimit::{Bucket, Rate};
 /// How a caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
-    /// A handshake session with per-request authenticators.
+    /// A user's handshake session with per-request authenticators.
     Session(SessionId),
+    /// A peer node's handshake session (its node key standing in for a user
+    /// key): it may call node-to-node endpoints only.
+    PeerSession(SessionId),
     /// A bearer token (curl).
     Bearer,
 }
@@ -33,6 +36,26 @@ pub struct Caller {
     pub user_id: UserId,
     /// How they authenticated.
     pub method: AuthMethod,
+}
+
+impl Caller {
+    /// The peer node, when this is a peer node's session.
+    pub fn peer(&self) -> Option<peer_proto::NodeId> {
+        match self.method {
+            AuthMethod::PeerSession(_) => {
+                Some(peer_proto::NodeId::from_bytes(*self.user_id.as_bytes()))
+            }
+            AuthMethod::Session(_) | AuthMethod::Bearer => None,
+        }
+    }
+
+    /// The session, if the caller has one (users' and peers').
+    pub fn session(&self) -> Option<SessionId> {
+        match self.method {
+            AuthMethod::Session(id) | AuthMethod::PeerSession(id) => Some(id),
+            AuthMethod::Bearer => None,
+        }
+    }
 }
 
 /// A request the node refused while authenticating it.
@@ -60,6 +83,8 @@ impl AuthRefusal {
 
 pub(crate) struct SessionEntry {
     pub(crate) session: ServerSession,
+    /// True for a peer node's session.
+    pub(crate) peer: bool,
     last_used: AtomicU64,
     bucket: Mutex<Bucket>,
 }
@@ -110,7 +135,12 @@ impl AuthTable {
 
     /// Adds a session; sweeps expired ones when the table is full and refuses
     /// (429) if it is still full.
-    pub(crate) fn insert_session(&self, session: ServerSession, now: u64) -> Result<(), NodeError> {
+    pub(crate) fn insert_session(
+        &self,
+        session: ServerSession,
+        peer: bool,
+        now: u64,
+    ) -> Result<(), NodeError> {
         let mut map = self.sessions_write();
         if map.len() >= self.max_sessions {
             let idle = self.idle_secs;
@@ -124,6 +154,7 @@ impl AuthTable {
             last_used: AtomicU64::new(now),
             bucket: Mutex::new(Bucket::full(self.rate)),
             session,
+            peer,
         });
         map.insert(entry.session.session_id(), entry);
         Ok(())

@@ -7,6 +7,12 @@
 //! what it had buffered, then one final [`EventKind::Error`] event, then the
 //! end of the stream. So a slow reader never slows a post, and never silently
 //! misses an event either.
+//!
+//! Every event has an origin: **local** (a use case of this node published
+//! it) or **pushed** (a peer node pushed it, `POST /api/v1/notify`). Users'
+//! streams see both; a peer pusher subscribes to local events only
+//! ([`EventBus::subscribe_local`]), so an event is pushed once, by the node
+//! where it happened, and never pushed on (no loops).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,8 +95,32 @@ impl RoomFilter {
     }
 }
 
+/// What a subscriber wants.
+enum Wants {
+    /// A user's rooms (local and pushed events).
+    Rooms(Arc<RoomFilter>),
+    /// Every locally-originated event (a peer pusher).
+    Local,
+}
+
+impl Wants {
+    fn admit(&self, kind: &EventKind, local: bool) -> bool {
+        match self {
+            Wants::Rooms(f) => f.admit(kind),
+            Wants::Local => local,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Wants::Rooms(f) => format!("user {}", f.user()),
+            Wants::Local => "peer pusher".to_owned(),
+        }
+    }
+}
+
 struct Sub {
-    filter: Arc<RoomFilter>,
+    wants: Wants,
     tx: mpsc::Sender<Arc<Event>>,
     cut: Arc<AtomicBool>,
 }
@@ -155,8 +185,19 @@ impl EventBus {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes an event and returns it with its id. Never waits.
+    /// Publishes a locally-originated event and returns it with its id.
+    /// Never waits.
     pub fn publish(&self, at: u64, kind: EventKind) -> Arc<Event> {
+        self.publish_from(at, kind, true)
+    }
+
+    /// Publishes an event a peer node pushed: users' streams get it, peer
+    /// pushers do not. Never waits.
+    pub fn publish_pushed(&self, at: u64, kind: EventKind) -> Arc<Event> {
+        self.publish_from(at, kind, false)
+    }
+
+    fn publish_from(&self, at: u64, kind: EventKind, local: bool) -> Arc<Event> {
         let mut state = self.state();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let event = Arc::new(Event { id, at, kind });
@@ -168,7 +209,7 @@ impl EventBus {
         }
         let mut cut = Vec::new();
         for (&key, sub) in &state.subs {
-            if !sub.filter.admit(&event.kind) {
+            if !sub.wants.admit(&event.kind, local) {
                 continue;
             }
             match sub.tx.try_send(event.clone()) {
@@ -187,7 +228,7 @@ impl EventBus {
                 && sub.cut.load(Ordering::Acquire)
             {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(user = %sub.filter.user(), "event subscriber too slow; cut off");
+                tracing::warn!(subscriber = %sub.wants.describe(), "event subscriber too slow; cut off");
             }
         }
         event
@@ -200,8 +241,6 @@ impl EventBus {
         filter: Arc<RoomFilter>,
         last_event_id: Option<u64>,
     ) -> (Subscription, Resume) {
-        let (tx, rx) = mpsc::channel(self.config.subscriber_buffer.max(1));
-        let cut = Arc::new(AtomicBool::new(false));
         let mut state = self.state();
         let mut backlog = VecDeque::new();
         let resume = match last_event_id {
@@ -229,24 +268,41 @@ impl EventBus {
                 }
             }
         };
+        let sub = self.insert(&mut state, Wants::Rooms(filter), backlog);
+        (sub, resume)
+    }
+
+    /// Subscribes to every locally-originated event from now on (what a
+    /// peer pusher sends). The subscription is bounded like any other: a
+    /// pusher that falls behind is cut off, and never slows a post.
+    pub fn subscribe_local(&self) -> Subscription {
+        let mut state = self.state();
+        self.insert(&mut state, Wants::Local, VecDeque::new())
+    }
+
+    fn insert(
+        &self,
+        state: &mut State,
+        wants: Wants,
+        backlog: VecDeque<Arc<Event>>,
+    ) -> Subscription {
+        let (tx, rx) = mpsc::channel(self.config.subscriber_buffer.max(1));
+        let cut = Arc::new(AtomicBool::new(false));
         let key = self.next_sub.fetch_add(1, Ordering::Relaxed);
         state.subs.insert(
             key,
             Sub {
-                filter,
+                wants,
                 tx,
                 cut: cut.clone(),
             },
         );
-        (
-            Subscription {
-                backlog,
-                rx,
-                cut,
-                done: false,
-            },
-            resume,
-        )
+        Subscription {
+            backlog,
+            rx,
+            cut,
+            done: false,
+        }
     }
 
     /// The id the next event will get.
@@ -275,6 +331,18 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The next event if one is waiting now; never waits. A cut-off shows
+    /// as `None` here and is reported by [`Subscription::next`].
+    pub fn try_next(&mut self) -> Option<Arc<Event>> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        if self.done {
+            return None;
+        }
+        self.rx.try_recv().ok()
+    }
+
     /// The next event; `None` when the stream ended. A subscriber that was
     /// cut off gets its buffered events, then an `error` event
     /// (`rate_limited`: too slow), then `None`.
@@ -421,6 +489,20 @@ mod tests {
         assert_eq!(how, Resume::Fresh);
         let (_, how) = bus.subscribe(f(), Some(6));
         assert_eq!(how, Resume::Gap, "an id from another run");
+    }
+
+    #[tokio::test]
+    async fn pushers_see_local_events_only_users_see_both() {
+        let bus = EventBus::new(BusConfig::default(), 1);
+        let mut pusher = bus.subscribe_local();
+        let (mut user, _) = bus.subscribe(Arc::new(RoomFilter::new(user(1), [room(1)])), None);
+        bus.publish_pushed(0, msg(1, 1));
+        bus.publish(0, msg(1, 2));
+        assert_eq!(user.next(0).await.unwrap().kind, msg(1, 1));
+        assert_eq!(user.next(0).await.unwrap().kind, msg(1, 2));
+        let local = pusher.next(0).await.unwrap();
+        assert_eq!(local.kind, msg(1, 2), "the pushed event is not pushed on");
+        assert_eq!(local.id, 2);
     }
 
     #[tokio::test]

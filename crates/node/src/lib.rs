@@ -42,6 +42,7 @@ pub mod ratelimit;
 
 mod keys;
 mod messages;
+mod notify;
 mod peers;
 mod rooms;
 mod stream;
@@ -55,7 +56,7 @@ use std::time::Instant;
 
 use peer_crypto::request::AuthHeaders;
 use peer_crypto::{AuthenticatedRequest, IdentityKey, ReplayCache};
-use peer_proto::api::{Health, HealthStatus, NodeInfo, NodeRole};
+use peer_proto::api::{Health, HealthStatus, MainPeerStatus, NodeInfo, NodeRole, PeerInfo};
 use peer_proto::event::{Event, EventKind};
 use peer_proto::{ErrorCode, NodeId, RoomId};
 use peer_store::{NewAudit, Store};
@@ -65,8 +66,10 @@ pub use auth::{AuthMethod, AuthRefusal, Caller};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::NodeConfig;
 pub use error::{NodeError, Result};
-pub use events::{BusConfig, EventBus, Resume};
-pub use stream::EventStream;
+pub use events::{BusConfig, EventBus, Resume, Subscription};
+pub use notify::NotifyOutcome;
+pub use peers::{PEER_OFFLINE_SECS, PushTarget, peer_url};
+pub use stream::{EventStream, StreamMark};
 
 use crate::auth::AuthTable;
 use crate::ratelimit::KeyedLimiter;
@@ -84,6 +87,14 @@ struct Inner {
     clock: Arc<dyn Clock>,
     started: Instant,
     role: Mutex<NodeRole>,
+    /// For a follower: its main peer as last seen.
+    main_peer: Mutex<Option<MainPeerStatus>>,
+    /// Nodes seen by discovery only (not in the store).
+    discovered: Mutex<HashMap<NodeId, PeerInfo>>,
+    /// Bumped whenever a peer registers or leaves.
+    peers_version: watch::Sender<u64>,
+    /// The highest event id pushed to us, per origin node (drops repeats).
+    pushed_marks: Mutex<HashMap<NodeId, u64>>,
     auth: AuthTable,
     replay: ReplayCache,
     handshake_limit: KeyedLimiter<IpAddr>,
@@ -142,6 +153,10 @@ impl Node {
             streams: Mutex::new(HashMap::new()),
             watches: Mutex::new(HashMap::new()),
             role: Mutex::new(NodeRole::Standalone),
+            main_peer: Mutex::new(None),
+            discovered: Mutex::new(HashMap::new()),
+            peers_version: watch::channel(0).0,
+            pushed_marks: Mutex::new(HashMap::new()),
             started: Instant::now(),
             identity,
             store,
@@ -183,9 +198,40 @@ impl Node {
         self.inner.clock.now()
     }
 
-    /// Sets the role reported by [`Node::info`].
+    /// Sets the role reported by [`Node::info`] and announced by discovery.
     pub fn set_role(&self, role: NodeRole) {
         *self.inner.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
+    }
+
+    /// The current role.
+    pub fn role(&self) -> NodeRole {
+        *self.inner.role.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets (or clears) the main peer this node follows, as reported by
+    /// [`Node::info`] (`main_peer`) and [`Node::health`] (`main_peer_ok`).
+    pub fn set_main_peer(&self, main: Option<MainPeerStatus>) {
+        *self
+            .inner
+            .main_peer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = main;
+    }
+
+    /// The main peer this node follows, if any.
+    pub fn main_peer(&self) -> Option<MainPeerStatus> {
+        self.inner
+            .main_peer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// True when the store is shared with other nodes (MongoDB): they then
+    /// find each other through its peers collection, and any of them can
+    /// take over as main peer without losing data.
+    pub fn store_is_shared(&self) -> bool {
+        self.inner.store.kind() == peer_proto::api::StoreKind::Mongodb
     }
 
     /// `GET /api/v1/node`.
@@ -203,11 +249,12 @@ impl Node {
             uptime_secs: self.inner.started.elapsed().as_secs(),
             registration_open: c.registration_open,
             bearer_tokens: c.bearer_tokens,
-            main_peer: None,
+            main_peer: self.main_peer(),
         }
     }
 
-    /// `GET /healthz`: is the store reachable?
+    /// `GET /healthz`: is the store reachable, and for a follower, its main
+    /// peer? Either failing is `degraded`.
     pub async fn health(&self) -> Health {
         let store_ok = match self.inner.store.health().await {
             Ok(()) => true,
@@ -216,14 +263,21 @@ impl Node {
                 false
             }
         };
+        // A follower that has found no main peer yet is as lost as one
+        // whose main stopped answering.
+        let main_peer_ok = match (self.main_peer(), self.role()) {
+            (Some(m), _) => Some(m.reachable),
+            (None, NodeRole::Follower) => Some(false),
+            (None, _) => None,
+        };
         Health {
-            status: if store_ok {
+            status: if store_ok && main_peer_ok != Some(false) {
                 HealthStatus::Ok
             } else {
                 HealthStatus::Degraded
             },
             store_ok,
-            main_peer_ok: None,
+            main_peer_ok,
         }
     }
 
@@ -287,9 +341,14 @@ impl Node {
                 responder: Some(Box::new(authed.into_parts().1)),
             });
         }
+        let id = entry.session.session_id();
         let caller = Caller {
             user_id: entry.session.user_id(),
-            method: AuthMethod::Session(entry.session.session_id()),
+            method: if entry.peer {
+                AuthMethod::PeerSession(id)
+            } else {
+                AuthMethod::Session(id)
+            },
         };
         Ok((caller, authed))
     }
@@ -333,12 +392,22 @@ impl Node {
         }
     }
 
-    /// Publishes an event on this node (and wakes long-polls of its room).
+    /// Publishes an event that happened on this node (and wakes long-polls
+    /// of its room). Peer pushers send it to peer nodes.
     pub fn publish(&self, kind: EventKind) -> Arc<Event> {
         if let EventKind::Message { room_id, seq, .. } = &kind {
             self.wake_room(*room_id, *seq);
         }
         self.inner.bus.publish(self.now(), kind)
+    }
+
+    /// Publishes an event a peer node pushed (and wakes long-polls of its
+    /// room). It reaches users' streams, and is not pushed on.
+    fn publish_pushed(&self, at: u64, kind: EventKind) -> Arc<Event> {
+        if let EventKind::Message { room_id, seq, .. } = &kind {
+            self.wake_room(*room_id, *seq);
+        }
+        self.inner.bus.publish_pushed(at, kind)
     }
 
     fn wake_room(&self, room: RoomId, seq: u64) {

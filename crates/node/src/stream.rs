@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use peer_proto::event::Event;
 use peer_proto::limits;
-use peer_proto::{ErrorCode, UserId};
+use peer_proto::{ErrorCode, RoomId, UserId};
 
 use crate::Node;
 use crate::auth::Caller;
@@ -51,6 +51,12 @@ impl Drop for EventStream {
     }
 }
 
+/// Where on the bus an event stream starts: taken before the stream's
+/// rooms are read (from the store, or from the main peer), so that a join
+/// published meanwhile still reaches the stream's filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamMark(u64);
+
 impl Node {
     /// Opens an event stream for the caller: events of the rooms it belongs
     /// to, from after `last_event_id` when given. At most
@@ -60,38 +66,46 @@ impl Node {
         caller: &Caller,
         last_event_id: Option<u64>,
     ) -> Result<EventStream> {
-        {
-            let mut streams = self.inner.streams.lock().unwrap_or_else(|e| e.into_inner());
-            let n = streams.entry(caller.user_id).or_insert(0);
-            if *n >= self.inner.config.max_streams_per_user {
-                return Err(NodeError::new(
-                    ErrorCode::TooManyStreams,
-                    format!(
-                        "at most {} event streams per user",
-                        self.inner.config.max_streams_per_user
-                    ),
-                ));
-            }
-            *n += 1;
+        if caller.peer().is_some() {
+            return Err(NodeError::forbidden(
+                "a peer node's session has no event stream",
+            ));
         }
-        // From here on the slot is released by EventStream's Drop; build the
-        // guard first so an error below frees it too.
-        let guard = SlotGuard {
-            node: self.clone(),
-            user: caller.user_id,
-            armed: true,
-        };
-        // Note the bus position before reading memberships, and replay from
-        // there: a join published between the read and the subscription then
-        // still reaches the filter.
-        let mark = self.inner.bus.next_id().saturating_sub(1);
+        let guard = self.take_stream_slot(caller.user_id)?;
+        let mark = self.stream_mark();
+        let rooms = self.member_rooms(caller.user_id).await?;
+        Ok(self.open_stream(guard, rooms, last_event_id, mark))
+    }
+
+    /// Opens an event stream on a follower, for a user the main peer
+    /// authenticated and whose rooms it listed (a relayed stream): the
+    /// events come from this node's bus, where the main peer's pushes land.
+    /// Take `mark` with [`Node::stream_mark`] before asking the main peer.
+    pub fn subscribe_relayed(
+        &self,
+        user: UserId,
+        rooms: Vec<RoomId>,
+        last_event_id: Option<u64>,
+        mark: StreamMark,
+    ) -> Result<EventStream> {
+        let guard = self.take_stream_slot(user)?;
+        Ok(self.open_stream(guard, rooms, last_event_id, mark))
+    }
+
+    /// The bus position a stream about to be opened starts after.
+    pub fn stream_mark(&self) -> StreamMark {
+        StreamMark(self.inner.bus.next_id().saturating_sub(1))
+    }
+
+    /// The rooms `user` is a member of now, all pages.
+    pub(crate) async fn member_rooms(&self, user: UserId) -> Result<Vec<RoomId>> {
         let mut rooms = Vec::new();
         let mut cursor = None;
         loop {
             let page = self
                 .inner
                 .store
-                .list_memberships(caller.user_id, limits::MAX_PAGE_LIMIT, cursor.as_ref())
+                .list_memberships(user, limits::MAX_PAGE_LIMIT, cursor.as_ref())
                 .await?;
             rooms.extend(page.items.iter().map(|m| m.room_id));
             match page.next_cursor {
@@ -99,21 +113,55 @@ impl Node {
                 None => break,
             }
         }
-        let filter = Arc::new(RoomFilter::new(caller.user_id, rooms));
-        let from = last_event_id.unwrap_or(mark);
+        Ok(rooms)
+    }
+
+    /// Counts a stream of `user` against its limit; the guard gives the
+    /// slot back unless a stream takes it over.
+    fn take_stream_slot(&self, user: UserId) -> Result<SlotGuard> {
+        let mut streams = self.inner.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = streams.entry(user).or_insert(0);
+        if *n >= self.inner.config.max_streams_per_user {
+            return Err(NodeError::new(
+                ErrorCode::TooManyStreams,
+                format!(
+                    "at most {} event streams per user",
+                    self.inner.config.max_streams_per_user
+                ),
+            ));
+        }
+        *n += 1;
+        Ok(SlotGuard {
+            node: self.clone(),
+            user,
+            armed: true,
+        })
+    }
+
+    fn open_stream(
+        &self,
+        guard: SlotGuard,
+        rooms: Vec<RoomId>,
+        last_event_id: Option<u64>,
+        mark: StreamMark,
+    ) -> EventStream {
+        let user = guard.user;
+        let filter = Arc::new(RoomFilter::new(user, rooms));
+        let from = last_event_id.unwrap_or(mark.0);
         let (sub, resume) = self.inner.bus.subscribe(filter, Some(from));
         let resume = if last_event_id.is_none() {
             Resume::Fresh
         } else {
             resume
         };
+        // From here on the slot is released by EventStream's Drop.
         guard.disarm();
-        Ok(EventStream {
+        EventStream {
             sub,
             resume,
             node: self.clone(),
-            user: caller.user_id,
-        })
+            user,
+        }
     }
 }
 

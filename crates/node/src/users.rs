@@ -7,7 +7,7 @@ use peer_proto::api::{
     Hello, HelloReply, RegisterUser, TokenRequest, TokenResponse, User, UserList, UserQuery,
 };
 use peer_proto::limits::{self, check_page_limit, check_user_name};
-use peer_proto::{ErrorCode, UserId};
+use peer_proto::{ErrorCode, NodeId, UserId};
 use peer_store::query::{Cursor, UserQuery as StoreUserQuery};
 use peer_store::{StoreError, UserRecord};
 
@@ -52,7 +52,7 @@ impl Node {
         Ok(views::user(record))
     }
 
-    fn limit_source(&self, ip: IpAddr) -> Result<()> {
+    pub(crate) fn limit_source(&self, ip: IpAddr) -> Result<()> {
         self.inner.handshake_limit.take(&ip).map_err(|wait| {
             NodeError::new(
                 ErrorCode::RateLimited,
@@ -72,21 +72,33 @@ impl Node {
     }
 
     /// `POST /api/v1/handshake`: checks a hello and opens a session.
+    ///
+    /// The hello's `user_id` names a registered user, or else a registered
+    /// peer node (its node key standing in for a user key, `NodeId::as_user`).
+    /// A peer's session is marked as such: it may call node-to-node
+    /// endpoints only, and users' sessions never may.
     pub async fn handshake(&self, hello: Hello, source: Option<IpAddr>) -> Result<HelloReply> {
         if let Some(ip) = source {
             self.limit_source(ip)?;
         }
         let now = self.now();
-        // Cheap checks first, so unknown users and stale hellos cost no
-        // store lookup... but the lookup is needed to know the key. A user
-        // that is not registered gets the same code as a wrong key.
-        let key = match self.user_key(hello.user_id).await {
-            Ok(k) => k,
+        // The lookup is needed to know the key. An identity that is not
+        // registered gets the same code as a wrong key.
+        let (key, peer) = match self.user_key(hello.user_id).await {
+            Ok(k) => (k, false),
             Err(e) if e.code == ErrorCode::UserNotFound => {
-                return Err(NodeError::new(
-                    ErrorCode::UnknownIdentity,
-                    "no registered key for this user",
-                ));
+                match self
+                    .peer_key(NodeId::from_bytes(*hello.user_id.as_bytes()))
+                    .await?
+                {
+                    Some(k) => (k, true),
+                    None => {
+                        return Err(NodeError::new(
+                            ErrorCode::UnknownIdentity,
+                            "no registered key for this user",
+                        ));
+                    }
+                }
             }
             Err(e) => return Err(e),
         };
@@ -95,15 +107,20 @@ impl Node {
         let mut rng = peer_crypto::rng::system_rng();
         let ttl = self.inner.config.session_max.as_secs();
         let (reply, session) = verified.respond(&mut rng, &self.inner.identity, now, ttl)?;
-        self.inner.auth.insert_session(session, now)?;
-        tracing::debug!(user = %hello.user_id, kex = hello.kex.as_str(), "session opened");
+        self.inner.auth.insert_session(session, peer, now)?;
+        tracing::debug!(
+            identity = %hello.user_id,
+            peer,
+            kex = hello.kex.as_str(),
+            "session opened"
+        );
         Ok(reply)
     }
 
     /// `DELETE /api/v1/session`.
     pub fn end_session(&self, caller: &Caller) -> Result<()> {
         match caller.method {
-            AuthMethod::Session(id) => {
+            AuthMethod::Session(id) | AuthMethod::PeerSession(id) => {
                 self.inner.auth.remove_session(id);
                 Ok(())
             }
@@ -121,10 +138,16 @@ impl Node {
                 "bearer tokens are disabled on this node",
             ));
         }
-        if caller.method == AuthMethod::Bearer {
-            return Err(NodeError::forbidden(
-                "a bearer token cannot issue tokens; use a session",
-            ));
+        match caller.method {
+            AuthMethod::Session(_) => {}
+            AuthMethod::Bearer => {
+                return Err(NodeError::forbidden(
+                    "a bearer token cannot issue tokens; use a session",
+                ));
+            }
+            AuthMethod::PeerSession(_) => {
+                return Err(NodeError::forbidden("a peer node cannot issue tokens"));
+            }
         }
         let ttl = req.ttl_secs.unwrap_or(limits::TOKEN_DEFAULT_TTL_SECS);
         if ttl == 0 || ttl > self.inner.config.token_max_ttl {

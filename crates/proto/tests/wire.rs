@@ -461,6 +461,7 @@ fn node_and_peers() {
         main_peer: Some(MainPeerStatus {
             node_id: nid(2),
             url: "http://127.0.0.1:1".into(),
+            spki: Bytes(vec![2]),
             reachable: false,
             last_seen: 4,
         }),
@@ -482,6 +483,7 @@ fn node_and_peers() {
             "main_peer": {
                 "node_id": nid(2).to_string(),
                 "url": "http://127.0.0.1:1",
+                "spki": "Ag",
                 "reachable": false,
                 "last_seen": 4,
             },

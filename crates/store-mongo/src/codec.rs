@@ -37,6 +37,8 @@ pub(crate) const IDX_MESSAGE: &str = "messages_room_seq";
 pub(crate) const IDX_AUDIT_ROOM: &str = "audit_room_id";
 /// Audit by actor.
 pub(crate) const IDX_AUDIT_ACTOR: &str = "audit_actor_id";
+/// Index of imported audit entries by their source's id (`import_audit`).
+pub(crate) const IDX_AUDIT_SOURCE: &str = "audit_source_id";
 
 /// A 16-byte id as a BSON binary.
 pub(crate) fn bin(bytes: &[u8]) -> Bson {

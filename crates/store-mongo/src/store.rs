@@ -17,13 +17,16 @@ use peer_proto::limits::fold_user_name;
 use peer_proto::{NodeId, RoomId, UserId};
 use peer_store::query::{check_i64, check_limit};
 use peer_store::{
-    AuditFilter, AuditQuery, AuditRecord, ConflictKind, Cursor, CursorKind, EnvelopeRecord,
-    InviteRecord, MemberRecord, MessageCount, MessagePage, MessageRange, MessageRecord, NewAudit,
-    NewMember, NewMessage, Page, PeerRecord, Removal, RoomFilter, RoomQuery, RoomRecord,
-    RoomUpdate, Store, StoreError, UserQuery, UserRecord, validate,
+    AuditFilter, AuditQuery, AuditRecord, BanRecord, ConflictKind, Cursor, CursorKind,
+    EnvelopeRecord, ImportCount, InviteRecord, MemberRecord, MessageCount, MessagePage,
+    MessageRange, MessageRecord, NewAudit, NewMember, NewMessage, Page, PeerRecord, Removal,
+    RoomFilter, RoomQuery, RoomRecord, RoomUpdate, Store, StoreError, UserQuery, UserRecord,
+    validate,
 };
 
 use crate::codec::{self, bin, clamp, int};
+
+mod transfer;
 use crate::config::{MongoConfig, TransactionMode};
 use crate::error::{is_duplicate, is_transient_tx, is_unreachable, map_err, map_err_id};
 
@@ -268,7 +271,7 @@ impl MongoStore {
                 )
                 .build()
         };
-        let plan: [(&Collection<Document>, IndexModel); 11] = [
+        let plan: [(&Collection<Document>, IndexModel); 12] = [
             (
                 &self.users,
                 idx(doc! { "name_folded": 1 }, codec::IDX_USER_NAME, true),
@@ -336,6 +339,10 @@ impl MongoStore {
                     codec::IDX_AUDIT_ACTOR,
                     false,
                 ),
+            ),
+            (
+                &self.audit,
+                idx(doc! { "source_id": 1 }, codec::IDX_AUDIT_SOURCE, false),
             ),
         ];
         for (coll, model) in plan {
@@ -1994,6 +2001,7 @@ impl Store for MongoStore {
         let mut filter = match query.filter {
             AuditFilter::Room(r) => doc! { "room_id": bin(r.as_bytes()) },
             AuditFilter::Actor(u) => doc! { "actor_id": bin(u.as_bytes()) },
+            AuditFilter::All => doc! {},
         };
         if let Some(c) = &query.cursor {
             let text = c.decode_text(CursorKind::Audit)?;
@@ -2004,6 +2012,7 @@ impl Store for MongoStore {
         let sort = match query.filter {
             AuditFilter::Room(_) => doc! { "room_id": 1, "_id": 1 },
             AuditFilter::Actor(_) => doc! { "actor_id": 1, "_id": 1 },
+            AuditFilter::All => doc! { "_id": 1 },
         };
         self.bounded(async {
             let docs = collect(
@@ -2025,5 +2034,71 @@ impl Store for MongoStore {
             }))
         })
         .await
+    }
+
+    async fn list_bans(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<BanRecord>, StoreError> {
+        self.export_bans(room_id, limit, cursor).await
+    }
+
+    async fn list_invites(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<InviteRecord>, StoreError> {
+        self.export_invites(room_id, limit, cursor).await
+    }
+
+    async fn list_room_envelopes(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<EnvelopeRecord>, StoreError> {
+        self.export_room_envelopes(room_id, limit, cursor).await
+    }
+
+    async fn import_users(&self, users: &[UserRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_users_in(users)).await
+    }
+
+    async fn import_rooms(&self, rooms: &[RoomRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_rooms_in(rooms)).await
+    }
+
+    async fn import_members(&self, members: &[MemberRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_members_in(members)).await
+    }
+
+    async fn import_bans(&self, bans: &[BanRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_bans_in(bans)).await
+    }
+
+    async fn import_invites(&self, invites: &[InviteRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_invites_in(invites)).await
+    }
+
+    async fn import_envelopes(
+        &self,
+        envelopes: &[EnvelopeRecord],
+    ) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_envelopes_in(envelopes)).await
+    }
+
+    async fn import_messages(&self, messages: &[MessageRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_messages_in(messages)).await
+    }
+
+    async fn import_peers(&self, peers: &[PeerRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_peers_in(peers)).await
+    }
+
+    async fn import_audit(&self, entries: &[AuditRecord]) -> Result<ImportCount, StoreError> {
+        self.bounded(self.import_audit_in(entries)).await
     }
 }

@@ -11,17 +11,18 @@
 //!   `Internal`);
 //! - the records ([`records`]) and queries ([`query`]) it speaks in, built
 //!   on `peer-proto`'s ids, enums and binary fields;
-//! - [`MemoryStore`]: the embedded default backend, volatile and bounded;
+//! - [`MemoryStore`]: the volatile, bounded backend (ephemeral nodes, tests);
 //! - `conformance` (cargo feature `conformance`): the test suite every
 //!   backend must pass, generic over `Store`.
 //!
 //! It does not validate API limits (names, sizes; `peer-node` does that with
 //! `peer_proto::limits`), hash passwords, check signatures or read the
 //! clock: time enters as arguments. Durable backends live in their own
-//! crates (`peer-store-mongo`).
+//! crates (`peer-store-redb`, `peer-store-mongo`).
 //!
 //! ```text
 //! peer-node ──> Arc<dyn Store> ──> MemoryStore          (this crate)
+//!                              ├─> RedbStore            (peer-store-redb)
 //!                              └─> MongoStore           (peer-store-mongo)
 //! ```
 //!
@@ -63,7 +64,7 @@ pub use query::{
     RoomFilter, RoomQuery, UserQuery,
 };
 pub use records::{
-    AuditRecord, BanRecord, EnvelopeRecord, InviteRecord, MemberRecord, MessageCount,
+    AuditRecord, BanRecord, EnvelopeRecord, ImportCount, InviteRecord, MemberRecord, MessageCount,
     MessageRecord, NewAudit, NewMember, NewMessage, PeerRecord, Removal, RoomRecord, RoomUpdate,
     UserRecord,
 };

@@ -15,6 +15,9 @@
 //! | memberships of a user | room id bytes, ascending |
 //! | audit | append order |
 //! | messages | seq (not a cursor: `after` / `before`) |
+//! | bans of a room (export) | user id bytes, ascending |
+//! | invites of a room (export) | code bytes, ascending |
+//! | envelopes of a room (export) | (member id bytes, epoch), ascending |
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -120,6 +123,12 @@ pub enum CursorKind {
     Memberships = 4,
     /// Audit entries by id.
     Audit = 5,
+    /// Bans of a room by user id (export).
+    Bans = 6,
+    /// Invites of a room by code (export).
+    Invites = 7,
+    /// Envelopes of a room by (member id, epoch) (export).
+    Envelopes = 8,
 }
 
 /// One page of a list.
@@ -206,6 +215,8 @@ pub enum AuditFilter {
     Room(RoomId),
     /// Entries whose actor is this user.
     Actor(UserId),
+    /// Every entry (export).
+    All,
 }
 
 /// `list_audit`.
@@ -217,6 +228,25 @@ pub struct AuditQuery {
     pub limit: u32,
     /// From a previous page.
     pub cursor: Option<Cursor>,
+}
+
+/// The cursor after an envelope in a room's envelope list (export): the
+/// member id and the big-endian epoch (for backends).
+pub fn envelope_cursor(e: &crate::records::EnvelopeRecord) -> Cursor {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(e.envelope.member_id.as_bytes());
+    key[16..].copy_from_slice(&e.envelope.epoch.to_be_bytes());
+    Cursor::encode(CursorKind::Envelopes, &key)
+}
+
+/// Decodes an [`envelope_cursor`] (for backends).
+pub fn decode_envelope_cursor(c: &Cursor) -> Result<(UserId, u32), StoreError> {
+    let key = c.decode(CursorKind::Envelopes)?;
+    let bad = || StoreError::invalid("cursor", "not a cursor of this list");
+    let (member, epoch) = key.split_at_checked(16).ok_or_else(bad)?;
+    let member = <[u8; 16]>::try_from(member).map_err(|_| bad())?;
+    let epoch = <[u8; 4]>::try_from(epoch).map_err(|_| bad())?;
+    Ok((UserId::from_bytes(member), u32::from_be_bytes(epoch)))
 }
 
 /// Checks a page size: 1..=[`MAX_LIMIT`] (for backends).

@@ -389,3 +389,29 @@ pub struct MessageCount {
     /// The highest seq assigned (0 when none).
     pub last_seq: u64,
 }
+
+/// What an import did (`Store::import_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportCount {
+    /// Records stored by this call.
+    pub inserted: u64,
+    /// Records whose key was already stored (kept as they were).
+    pub present: u64,
+}
+
+impl ImportCount {
+    /// Adds another call's counts.
+    pub fn add(&mut self, other: ImportCount) {
+        self.inserted += other.inserted;
+        self.present += other.present;
+    }
+
+    /// Counts one record: new or not.
+    pub fn count(&mut self, inserted: bool) {
+        if inserted {
+            self.inserted += 1;
+        } else {
+            self.present += 1;
+        }
+    }
+}

@@ -7,8 +7,9 @@ use peer_proto::{NodeId, RoomId, UserId};
 use crate::error::StoreError;
 use crate::query::{AuditQuery, Cursor, MessagePage, MessageRange, Page, RoomQuery, UserQuery};
 use crate::records::{
-    AuditRecord, EnvelopeRecord, InviteRecord, MemberRecord, MessageCount, MessageRecord, NewAudit,
-    NewMember, NewMessage, PeerRecord, Removal, RoomRecord, RoomUpdate, UserRecord,
+    AuditRecord, BanRecord, EnvelopeRecord, ImportCount, InviteRecord, MemberRecord, MessageCount,
+    MessageRecord, NewAudit, NewMember, NewMessage, PeerRecord, Removal, RoomRecord, RoomUpdate,
+    UserRecord,
 };
 
 /// Everything a node stores, behind one async interface.
@@ -22,6 +23,14 @@ use crate::records::{
 ///
 /// Integers must fit in `i64` (`Invalid` otherwise, on every backend).
 /// Limits are `1..=MAX_LIMIT` ([`crate::query::MAX_LIMIT`]).
+///
+/// The last two groups, **export** and **import**, exist for moving a
+/// node's data between backends (`peerd migrate`): the exports list what no
+/// other method lists (bans, invites, every envelope of a room, the whole
+/// audit log), and the imports write records with their original fields
+/// (seqs, versions, epochs, times), idempotently. They have default bodies
+/// that fail with `Internal` so that wrappers and test doubles need not
+/// implement them; every backend of this workspace does.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is.
@@ -276,4 +285,136 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit entries of a room or an actor, in append order.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError>;
+
+    // ------------------------------------------------------------ export
+
+    /// The bans of a room ordered by user id (cursor kind
+    /// [`CursorKind::Bans`](crate::query::CursorKind::Bans)).
+    /// `NotFound { "room" }`.
+    async fn list_bans(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<BanRecord>, StoreError> {
+        let _ = (room_id, limit, cursor);
+        Err(unsupported("list_bans"))
+    }
+
+    /// The invites of a room ordered by code (bytes; cursor kind
+    /// [`CursorKind::Invites`](crate::query::CursorKind::Invites)),
+    /// expired and used-up ones included. `NotFound { "room" }`.
+    async fn list_invites(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<InviteRecord>, StoreError> {
+        let _ = (room_id, limit, cursor);
+        Err(unsupported("list_invites"))
+    }
+
+    /// Every envelope of a room, of members and former members, ordered by
+    /// (member id, epoch) (cursor kind
+    /// [`CursorKind::Envelopes`](crate::query::CursorKind::Envelopes)).
+    /// `NotFound { "room" }`.
+    async fn list_room_envelopes(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<EnvelopeRecord>, StoreError> {
+        let _ = (room_id, limit, cursor);
+        Err(unsupported("list_room_envelopes"))
+    }
+
+    // ------------------------------------------------------------ import
+    //
+    // Every import takes a batch and returns how many records were new and
+    // how many were already there. A record whose key is already stored
+    // (user id, room id, (room, user), (room, code), (room, epoch, member),
+    // (room, seq), node id, the audit entry's source id) is kept as it is
+    // and counted as present, so a rerun after an interruption completes
+    // without duplicates. A call is not atomic as a whole: after an error,
+    // part of the batch may be stored, and a rerun completes it.
+
+    /// Imports users. `Conflict { UserName }` when another user (another
+    /// id) holds the name ignoring case.
+    async fn import_users(&self, users: &[UserRecord]) -> Result<ImportCount, StoreError> {
+        let _ = users;
+        Err(unsupported("import_users"))
+    }
+
+    /// Imports rooms with their settings, `epoch`, `rotation_due`,
+    /// `version`, `last_seq` and times as given, and no member yet
+    /// (`member_count` counts the members imported afterwards; the value
+    /// given is ignored). Appends after the import continue after
+    /// `last_seq`. A room already present still raises its `last_seq` to
+    /// the one given (so that a rerun repairs an interrupted import).
+    async fn import_rooms(&self, rooms: &[RoomRecord]) -> Result<ImportCount, StoreError> {
+        let _ = rooms;
+        Err(unsupported("import_rooms"))
+    }
+
+    /// Imports members with their role, `join_epoch` and `joined_at`, and
+    /// counts them in their room's `member_count`. `NotFound { "room" }`,
+    /// `Conflict { Capacity }` when the room is full.
+    async fn import_members(&self, members: &[MemberRecord]) -> Result<ImportCount, StoreError> {
+        let _ = members;
+        Err(unsupported("import_members"))
+    }
+
+    /// Imports bans. `NotFound { "room" }`.
+    async fn import_bans(&self, bans: &[BanRecord]) -> Result<ImportCount, StoreError> {
+        let _ = bans;
+        Err(unsupported("import_bans"))
+    }
+
+    /// Imports invites with the uses they have left. `NotFound { "room" }`.
+    async fn import_invites(&self, invites: &[InviteRecord]) -> Result<ImportCount, StoreError> {
+        let _ = invites;
+        Err(unsupported("import_invites"))
+    }
+
+    /// Imports envelopes (of any rooms). `NotFound { "room" }`,
+    /// `Conflict { Epoch }` for an epoch above the room's.
+    async fn import_envelopes(
+        &self,
+        envelopes: &[EnvelopeRecord],
+    ) -> Result<ImportCount, StoreError> {
+        let _ = envelopes;
+        Err(unsupported("import_envelopes"))
+    }
+
+    /// Imports messages at their seqs, tombstones included, and raises the
+    /// room's `last_seq` to the highest seq imported. Durable backends take
+    /// seqs in any order, with gaps (a hole left in the source stays a
+    /// hole); the memory backend keeps a room's messages dense and takes
+    /// them in ascending order (`Invalid` for a seq that would leave a gap
+    /// in what it holds). `NotFound { "room" }`, `Invalid` for seq 0.
+    async fn import_messages(&self, messages: &[MessageRecord]) -> Result<ImportCount, StoreError> {
+        let _ = messages;
+        Err(unsupported("import_messages"))
+    }
+
+    /// Imports peers (a peer already known is kept as it is).
+    async fn import_peers(&self, peers: &[PeerRecord]) -> Result<ImportCount, StoreError> {
+        let _ = peers;
+        Err(unsupported("import_peers"))
+    }
+
+    /// Imports audit entries, in the order given, after the entries already
+    /// stored. Each entry's `id` is its id in the source: it identifies the
+    /// entry for idempotency (an id imported before is present) and is
+    /// not kept; the entry gets an id of this backend, so that the append
+    /// order of the source is the list order of the target.
+    async fn import_audit(&self, entries: &[AuditRecord]) -> Result<ImportCount, StoreError> {
+        let _ = entries;
+        Err(unsupported("import_audit"))
+    }
+}
+
+/// The error of a default export or import body.
+fn unsupported(method: &str) -> StoreError {
+    StoreError::internal(format!("{method} is not implemented by this store"))
 }

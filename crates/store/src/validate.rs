@@ -7,8 +7,8 @@ use peer_proto::api::Role;
 use crate::error::StoreError;
 use crate::query::check_i64;
 use crate::records::{
-    EnvelopeRecord, InviteRecord, MemberRecord, NewAudit, NewMember, NewMessage, PeerRecord,
-    RoomRecord, UserRecord,
+    AuditRecord, BanRecord, EnvelopeRecord, InviteRecord, MemberRecord, MessageRecord, NewAudit,
+    NewMember, NewMessage, PeerRecord, RoomRecord, UserRecord,
 };
 
 /// Checks a user to create.
@@ -101,5 +101,48 @@ pub fn peer(peer: &PeerRecord) -> Result<(), StoreError> {
 /// Checks an audit entry to append.
 pub fn audit(entry: &NewAudit) -> Result<(), StoreError> {
     check_i64("at", entry.at)?;
+    Ok(())
+}
+
+/// Checks a room to import.
+pub fn import_room(room: &RoomRecord) -> Result<(), StoreError> {
+    check_i64("created_at", room.created_at)?;
+    check_i64("updated_at", room.updated_at)?;
+    check_i64("version", room.version)?;
+    check_i64("last_seq", room.last_seq)?;
+    if room.capacity == 0 {
+        return Err(StoreError::invalid("capacity", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Checks a member to import.
+pub fn import_member(member: &MemberRecord) -> Result<(), StoreError> {
+    check_i64("joined_at", member.joined_at)?;
+    Ok(())
+}
+
+/// Checks a ban to import.
+pub fn import_ban(ban: &BanRecord) -> Result<(), StoreError> {
+    check_i64("banned_at", ban.banned_at)?;
+    Ok(())
+}
+
+/// Checks a message to import: a seq from 1, integers that fit.
+pub fn import_message(message: &MessageRecord) -> Result<(), StoreError> {
+    if message.seq == 0 {
+        return Err(StoreError::invalid("seq", "seqs start at 1"));
+    }
+    check_i64("seq", message.seq)?;
+    check_i64("created_at", message.created_at)?;
+    Ok(())
+}
+
+/// Checks an audit entry to import.
+pub fn import_audit(entry: &AuditRecord) -> Result<(), StoreError> {
+    check_i64("at", entry.at)?;
+    if entry.id.is_empty() {
+        return Err(StoreError::invalid("id", "the source's id is needed"));
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@ use peer_crypto::{IdentityKey, KeySize};
 /// How many user keys [`user_key`] offers.
 pub const USERS: usize = 4;
 /// How many node keys [`node_key`] offers.
-pub const NODES: usize = 2;
+pub const NODES: usize = 8;
 
 static USER_KEYS: [OnceLock<IdentityKey>; USERS] = [const { OnceLock::new() }; USERS];
 static NODE_KEYS: [OnceLock<IdentityKey>; NODES] = [const { OnceLock::new() }; NODES];

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod datagram;
 pub mod keys;
 #[cfg(feature = "node")]
 pub mod node;

@@ -14,6 +14,10 @@ use super::layer::Layer;
 /// Every flag can also be set by its environment variable or by a key of
 /// the TOML file given with --config (`--data-dir` is `data_dir`); a flag
 /// wins over a variable, a variable over the file.
+///
+/// Maintenance commands (each with its own --help): `peerd backup --to FILE`
+/// (a snapshot of the redb store, while peerd runs or not) and `peerd
+/// migrate --from STORE --to STORE` (redb <-> MongoDB).
 #[derive(Parser)]
 #[command(name = "peerd", version, max_term_width = 100)]
 pub(crate) struct Cli {

@@ -19,7 +19,10 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
-use super::values::{ListenSpec, LogFormat, MetricsAccess, Registration, StoreChoice, Switch};
+use super::values::{
+    JoinSpec, ListenSpec, LogFormat, MetricsAccess, MulticastGroup, Registration, StoreChoice,
+    Switch,
+};
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +151,8 @@ settings! {
     #[arg(long, env = "PEERD_LISTEN", value_name = "ADDR")]
     listen: ListenSpec,
 
-    /// Data directory: holds the node key (node.pem) [default:
+    /// Data directory: holds the node key (node.pem) and the redb store
+    /// (peergroup.redb) [default:
     /// $XDG_DATA_HOME/peergroup or ~/.local/share/peergroup]
     #[arg(long, env = "PEERD_DATA_DIR", value_name = "DIR")]
     data_dir: PathBuf,
@@ -170,7 +174,8 @@ settings! {
     #[arg(long, env = "PEERD_NAME", value_name = "NAME")]
     name: String,
 
-    /// Storage backend [default: memory]
+    /// Storage backend: redb (peergroup.redb in the data directory),
+    /// memory (volatile) or mongodb [default: redb; memory with --ephemeral]
     #[arg(long, env = "PEERD_STORE", value_name = "KIND")]
     store: StoreChoice,
 
@@ -194,6 +199,30 @@ settings! {
     #[arg(long, env = "PEERD_METRICS", value_name = "ACCESS")]
     metrics: MetricsAccess,
 
+    /// UDP multicast discovery of the other nodes of the group [default: on]
+    #[arg(long, env = "PEERD_DISCOVERY", value_name = "SWITCH")]
+    discovery: Switch,
+
+    /// Discovery's multicast group and port [default: 239.255.77.77:47777]
+    #[arg(long, env = "PEERD_DISCOVERY_GROUP", value_name = "ADDR:PORT")]
+    discovery_group: MulticastGroup,
+
+    /// The IPv4 address of the interface discovery uses [default: the
+    /// interface of the default route]
+    #[arg(long, env = "PEERD_DISCOVERY_INTERFACE", value_name = "IP")]
+    discovery_interface: std::net::Ipv4Addr,
+
+    /// The group this node belongs to (1-64 bytes): nodes follow and push
+    /// to nodes of their own group only [default: default]
+    #[arg(long, env = "PEERD_GROUP", value_name = "NAME")]
+    group: String,
+
+    /// How to join the group: auto (follow the main peer discovery finds,
+    /// or become it), none (follow nobody), or the URL of a node to follow
+    /// [default: auto with discovery, none without]
+    #[arg(long, env = "PEERD_JOIN", value_name = "auto|none|URL")]
+    join: JoinSpec,
+
     /// Log format, on stderr [default: text]
     #[arg(long, env = "PEERD_LOG_FORMAT", value_name = "FORMAT")]
     log_format: LogFormat,
@@ -202,6 +231,34 @@ settings! {
     /// `warn,peer_http=debug` [default: info]
     #[arg(long, env = "PEERD_LOG_LEVEL", value_name = "FILTER")]
     log_level: String,
+
+    /// Requests per second each session (and each bearer token) may make,
+    /// on average (1-1000000) [default: 50]
+    #[arg(long, env = "PEERD_SESSION_RATE", value_name = "PER_SEC")]
+    session_rate: u32,
+
+    /// Requests a session may make at once before the average applies
+    /// (1-1000000) [default: 200]
+    #[arg(long, env = "PEERD_SESSION_BURST", value_name = "N")]
+    session_burst: u32,
+
+    /// Handshakes and registrations per second from one source address,
+    /// which is also the burst (1-1000000) [default: 10]
+    #[arg(long, env = "PEERD_HANDSHAKE_RATE", value_name = "PER_SEC")]
+    handshake_rate: u32,
+
+    /// Live sessions the node holds at most (1-10000000) [default: 100000]
+    #[arg(long, env = "PEERD_MAX_SESSIONS", value_name = "N")]
+    max_sessions: u32,
+
+    /// Event streams one user may hold open (1-100000) [default: 16]
+    #[arg(long, env = "PEERD_MAX_STREAMS_PER_USER", value_name = "N")]
+    max_streams_per_user: u32,
+
+    /// Messages the memory store keeps per room, dropping the oldest first
+    /// (1-100000000) [default: 10000]
+    #[arg(long, env = "PEERD_MEMORY_MAX_MESSAGES", value_name = "N")]
+    memory_max_messages: u32,
 }
 
 #[cfg(test)]

@@ -25,12 +25,13 @@ use peer_http::server::ServerConfig;
 use peer_node::NodeConfig;
 use peer_store::MemoryConfig;
 use peer_store_mongo::{MongoConfig, redact_uri};
+use peer_store_redb::RedbConfig;
 use tracing_subscriber::EnvFilter;
 
 pub(crate) use values::LogFormat;
 
 use layer::{Merged, Source, Sourced};
-use values::{ListenSpec, MetricsAccess, Registration, StoreChoice};
+use values::{JoinSpec, ListenSpec, MetricsAccess, Registration, StoreChoice};
 
 /// The port tried first when none is given.
 pub(crate) const DEFAULT_PORT: u16 = 8080;
@@ -39,7 +40,9 @@ pub(crate) const PORT_TRIES: u16 = 20;
 /// The data directory's name under `$XDG_DATA_HOME` (or `~/.local/share`).
 const DATA_DIR_NAME: &str = "peergroup";
 /// The MongoDB database used when none is given.
-const DEFAULT_DATABASE: &str = "peergroup";
+pub(crate) const DEFAULT_DATABASE: &str = "peergroup";
+/// The redb store's file name in the data directory.
+pub(crate) const REDB_FILE: &str = "peergroup.redb";
 
 /// A problem with the command line, the environment or the settings file:
 /// the daemon does not start, and exits with code 2.
@@ -111,6 +114,8 @@ pub(crate) enum IdentityPlan {
 pub(crate) enum StorePlan {
     /// In memory.
     Memory(MemoryConfig),
+    /// One redb file in the data directory.
+    Redb(RedbConfig),
     /// MongoDB (`Debug` of the config redacts credentials).
     Mongo(MongoConfig),
 }
@@ -148,6 +153,17 @@ pub(crate) struct RunSettings {
     pub(crate) node: NodeConfig,
     /// The HTTP server's settings.
     pub(crate) server: ServerConfig,
+    /// Discovery and how to join the group.
+    pub(crate) mesh: MeshPlan,
+}
+
+/// Discovery and how to join the group, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct MeshPlan {
+    /// Discovery's settings, when it is on.
+    pub(crate) discovery: Option<peer_discovery::DiscoveryConfig>,
+    /// How to join.
+    pub(crate) join: peer_mesh::Join,
 }
 
 /// Parses `args` (program name first), the process environment as clap
@@ -180,8 +196,13 @@ fn validate(
     // `--ephemeral`, when it is on (and where it was said, for conflicts).
     let ephemeral = m.ephemeral.filter(|e| e.value);
     let identity = identity_plan(ephemeral.as_ref(), m.data_dir, vars)?;
-    let store = store_plan(
+    let data_dir = match &identity {
+        IdentityPlan::DataDir(dir) => Some(dir.as_path()),
+        IdentityPlan::Ephemeral => None,
+    };
+    let mut store = store_plan(
         ephemeral.as_ref(),
+        data_dir,
         m.store,
         m.mongodb_uri,
         m.mongodb_database,
@@ -198,6 +219,25 @@ fn validate(
     if let Some(b) = m.bearer_tokens {
         node.bearer_tokens = b.value.is_on();
     }
+    if let Some(group) = m.group {
+        check_group_name(&group)?;
+        node.group = group.value;
+    }
+    let mesh = mesh_plan(
+        m.discovery,
+        m.discovery_group,
+        m.discovery_interface,
+        m.join,
+    )?;
+    let limits = Limits {
+        session_rate: m.session_rate,
+        session_burst: m.session_burst,
+        handshake_rate: m.handshake_rate,
+        max_sessions: m.max_sessions,
+        max_streams_per_user: m.max_streams_per_user,
+        memory_max_messages: m.memory_max_messages,
+    };
+    apply_limits(&mut node, &mut store, &limits)?;
 
     let server = ServerConfig {
         metrics_public: m.metrics.is_none_or(|a| a.value == MetricsAccess::Public),
@@ -218,8 +258,150 @@ fn validate(
             store,
             node,
             server,
+            mesh,
         },
     })
+}
+
+/// The rate and size limits an operator may set.
+struct Limits {
+    session_rate: Option<Sourced<u32>>,
+    session_burst: Option<Sourced<u32>>,
+    handshake_rate: Option<Sourced<u32>>,
+    max_sessions: Option<Sourced<u32>>,
+    max_streams_per_user: Option<Sourced<u32>>,
+    memory_max_messages: Option<Sourced<u32>>,
+}
+
+/// Applies the limits that were set, each checked to lie within its range.
+fn apply_limits(
+    node: &mut NodeConfig,
+    store: &mut StorePlan,
+    limits: &Limits,
+) -> Result<(), UsageError> {
+    const MILLION: u32 = 1_000_000;
+    if let Some(n) = within(limits.session_rate.as_ref(), MILLION)? {
+        node.session_rate.per_sec = n;
+    }
+    if let Some(n) = within(limits.session_burst.as_ref(), MILLION)? {
+        node.session_rate.burst = n;
+    }
+    if let Some(n) = within(limits.handshake_rate.as_ref(), MILLION)? {
+        node.handshake_rate = peer_node::ratelimit::Rate {
+            per_sec: n,
+            burst: n,
+        };
+    }
+    if let Some(n) = within(limits.max_sessions.as_ref(), 10 * MILLION)? {
+        node.max_sessions = n as usize;
+    }
+    if let Some(n) = within(limits.max_streams_per_user.as_ref(), 100_000)? {
+        node.max_streams_per_user = n as usize;
+    }
+    if let Some(n) = within(limits.memory_max_messages.as_ref(), 100 * MILLION)? {
+        match store {
+            StorePlan::Memory(cfg) => cfg.max_messages_per_room = n as usize,
+            _ => {
+                return Err(UsageError::new(format!(
+                    "{} applies to the memory store only",
+                    limits.memory_max_messages.as_ref().map_or_else(
+                        || "--memory-max-messages".to_owned(),
+                        |s| s.origin().to_string()
+                    )
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A count setting checked to lie in `1..=max`.
+fn within(value: Option<&Sourced<u32>>, max: u32) -> Result<Option<u32>, UsageError> {
+    match value {
+        None => Ok(None),
+        Some(v) if (1..=max).contains(&v.value) => Ok(Some(v.value)),
+        Some(v) => Err(UsageError::new(format!(
+            "{} must be between 1 and {max}, not {}",
+            v.origin(),
+            v.value
+        ))),
+    }
+}
+
+/// Discovery is on unless switched off; joining is `auto` with discovery
+/// and `none` without. `auto` without discovery, and discovery settings
+/// while it is off, are refused.
+fn mesh_plan(
+    discovery: Option<Sourced<values::Switch>>,
+    group: Option<Sourced<values::MulticastGroup>>,
+    interface: Option<Sourced<std::net::Ipv4Addr>>,
+    join: Option<Sourced<JoinSpec>>,
+) -> Result<MeshPlan, UsageError> {
+    let off = discovery.as_ref().filter(|d| !d.value.is_on());
+    if let Some(off) = off {
+        let given = group
+            .as_ref()
+            .map(|g| g.origin().to_string())
+            .or_else(|| interface.as_ref().map(|i| i.origin().to_string()));
+        if let Some(given) = given {
+            return Err(UsageError::new(format!(
+                "{given} is set, but discovery is off ({}): remove one of them",
+                off.origin()
+            )));
+        }
+        if let Some(j) = join.as_ref().filter(|j| j.value == JoinSpec::Auto) {
+            return Err(UsageError::new(format!(
+                "{} is auto, which needs discovery, but {} turns it off: \
+                 use --join none, or --join http://MAIN:PORT",
+                j.origin(),
+                off.origin()
+            )));
+        }
+    }
+    let config = if off.is_some() {
+        None
+    } else {
+        let mut d = peer_discovery::DiscoveryConfig::default();
+        if let Some(g) = group {
+            d.group = g.value.0;
+        }
+        if let Some(i) = interface {
+            if i.value.is_multicast() || i.value.is_broadcast() {
+                return Err(UsageError::new(format!(
+                    "{}: `{}` is not an interface address",
+                    i.origin(),
+                    i.value
+                )));
+            }
+            d.interface = i.value;
+        }
+        Some(d)
+    };
+    let join = match join.map(|j| j.value) {
+        Some(JoinSpec::Auto) => peer_mesh::Join::Auto,
+        Some(JoinSpec::None) => peer_mesh::Join::None,
+        Some(JoinSpec::Url(url)) => {
+            peer_mesh::join_url(&url).map_err(|e| UsageError::new(format!("--join: {e}")))?
+        }
+        None if config.is_some() => peer_mesh::Join::Auto,
+        None => peer_mesh::Join::None,
+    };
+    Ok(MeshPlan {
+        discovery: config,
+        join,
+    })
+}
+
+fn check_group_name(group: &Sourced<String>) -> Result<(), UsageError> {
+    let g = &group.value;
+    let max = peer_proto::discovery::MAX_GROUP_BYTES;
+    if g.is_empty() || g.len() > max || g.chars().any(char::is_control) {
+        return Err(UsageError::new(format!(
+            "{}: a group name is 1-{max} bytes without control characters",
+            group.origin()
+        )));
+    }
+    Ok(())
 }
 
 fn identity_plan(
@@ -239,22 +421,49 @@ fn identity_plan(
     }
 }
 
+/// The store: `--store` when given, else redb in the data directory, or
+/// memory for an ephemeral node (which has no data directory).
 fn store_plan(
     ephemeral: Option<&Sourced<bool>>,
+    data_dir: Option<&std::path::Path>,
     store: Option<Sourced<StoreChoice>>,
     uri: Option<Sourced<String>>,
     database: Option<Sourced<String>>,
 ) -> Result<StorePlan, UsageError> {
-    let Some(store) = store.filter(|s| s.value == StoreChoice::Mongodb) else {
-        // The memory store: MongoDB settings would be ignored, so refuse them.
+    let mongodb = store
+        .as_ref()
+        .is_some_and(|s| s.value == StoreChoice::Mongodb);
+    let Some(store) = store.clone().filter(|_| mongodb) else {
+        let plan = match (store.as_ref().map(|s| s.value), data_dir) {
+            (Some(StoreChoice::Memory), _) | (None, None) => {
+                StorePlan::Memory(MemoryConfig::default())
+            }
+            (_, Some(dir)) => StorePlan::Redb(RedbConfig::new(dir.join(REDB_FILE))),
+            (Some(_), None) => {
+                // `--store redb` on an ephemeral node.
+                let (Some(e), Some(store)) = (ephemeral, store.as_ref()) else {
+                    return Err(UsageError::new("the redb store needs a data directory"));
+                };
+                return Err(conflict(
+                    e,
+                    store.origin(),
+                    "an ephemeral node uses the memory store",
+                ));
+            }
+        };
+        // MongoDB settings would be ignored, so refuse them.
         let given = (uri.as_ref().map(|u| u.origin().to_string()))
             .or_else(|| database.as_ref().map(|d| d.origin().to_string()));
         if let Some(given) = given {
+            let kind = match plan {
+                StorePlan::Redb(_) => "redb",
+                _ => "memory",
+            };
             return Err(UsageError::new(format!(
-                "{given} is set, but the store is memory: add --store mongodb, or remove it"
+                "{given} is set, but the store is {kind}: add --store mongodb, or remove it"
             )));
         }
-        return Ok(StorePlan::Memory(MemoryConfig::default()));
+        return Ok(plan);
     };
     if let Some(e) = ephemeral {
         return Err(conflict(
@@ -334,7 +543,7 @@ fn absolute_dir(dir: &Sourced<PathBuf>) -> Result<PathBuf, UsageError> {
 }
 
 /// `$XDG_DATA_HOME/peergroup`, or `$HOME/.local/share/peergroup`.
-fn default_data_dir(vars: &[(OsString, OsString)]) -> Result<PathBuf, UsageError> {
+pub(crate) fn default_data_dir(vars: &[(OsString, OsString)]) -> Result<PathBuf, UsageError> {
     let var = |name: &str| {
         vars.iter()
             .find(|(k, _)| k == name)

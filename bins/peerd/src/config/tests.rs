@@ -37,7 +37,13 @@ fn defaults() {
         s.run.identity,
         IdentityPlan::DataDir("/home/op/.local/share/peergroup".into())
     );
-    assert!(matches!(s.run.store, StorePlan::Memory(_)));
+    let StorePlan::Redb(redb) = &s.run.store else {
+        panic!("the default store with a data directory is redb")
+    };
+    assert_eq!(
+        redb.path,
+        std::path::Path::new("/home/op/.local/share/peergroup/peergroup.redb")
+    );
     assert_eq!(s.run.node.name, "peerd");
     assert!(s.run.node.registration_open);
     assert!(s.run.node.bearer_tokens);
@@ -151,7 +157,12 @@ fn mongodb_settings() {
 
     let e = load_args(&["--mongodb-uri", "mongodb://h/"]).unwrap_err();
     assert!(
-        e.contains("--mongodb-uri is set, but the store is memory"),
+        e.contains("--mongodb-uri is set, but the store is redb"),
+        "{e}"
+    );
+    let e = load_args(&["--store", "memory", "--mongodb-database", "x"]).unwrap_err();
+    assert!(
+        e.contains("--mongodb-database is set, but the store is memory"),
         "{e}"
     );
 
@@ -250,4 +261,89 @@ fn unknown_peerd_variables_are_warned_about() {
     let s = load(["peerd"], &vars).ok().unwrap();
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("PEERD_LISTN"));
+}
+
+#[test]
+fn store_choice() {
+    let s = load_args(&["--data-dir", "/srv/pg"]).unwrap();
+    let StorePlan::Redb(cfg) = &s.run.store else {
+        panic!("redb with a data directory")
+    };
+    assert_eq!(cfg.path, std::path::Path::new("/srv/pg/peergroup.redb"));
+    let s = load_args(&["--data-dir", "/srv/pg", "--store", "redb"]).unwrap();
+    assert!(matches!(s.run.store, StorePlan::Redb(_)));
+    let s = load_args(&["--data-dir", "/srv/pg", "--store", "memory"]).unwrap();
+    assert!(matches!(s.run.store, StorePlan::Memory(_)));
+    let s = load_args(&["--ephemeral"]).unwrap();
+    assert!(matches!(s.run.store, StorePlan::Memory(_)));
+    let s = load_args(&["--ephemeral", "--store", "memory"]).unwrap();
+    assert!(matches!(s.run.store, StorePlan::Memory(_)));
+    let e = load_args(&["--ephemeral", "--store", "redb"]).unwrap_err();
+    assert!(
+        e.contains("--ephemeral conflicts with --store") && e.contains("memory store"),
+        "{e}"
+    );
+}
+
+#[test]
+fn limits_reach_the_node_and_the_memory_store() {
+    let s = load_args(&[
+        "--ephemeral",
+        "--session-rate",
+        "5000",
+        "--session-burst",
+        "9000",
+        "--handshake-rate",
+        "300",
+        "--max-sessions",
+        "42",
+        "--max-streams-per-user",
+        "1200",
+        "--memory-max-messages",
+        "2000000",
+    ])
+    .unwrap();
+    let node = &s.run.node;
+    assert_eq!(
+        (node.session_rate.per_sec, node.session_rate.burst),
+        (5000, 9000)
+    );
+    assert_eq!(
+        (node.handshake_rate.per_sec, node.handshake_rate.burst),
+        (300, 300)
+    );
+    assert_eq!(node.max_sessions, 42);
+    assert_eq!(node.max_streams_per_user, 1200);
+    let StorePlan::Memory(memory) = &s.run.store else {
+        panic!("an ephemeral node uses the memory store")
+    };
+    assert_eq!(memory.max_messages_per_room, 2_000_000);
+
+    // Unset limits keep the node's defaults.
+    let s = load_args(&["--ephemeral"]).unwrap();
+    let defaults = NodeConfig::default();
+    assert_eq!(s.run.node.session_rate, defaults.session_rate);
+    assert_eq!(
+        s.run.node.max_streams_per_user,
+        defaults.max_streams_per_user
+    );
+}
+
+#[test]
+fn limits_out_of_range_are_refused_naming_the_setting() {
+    let e = load_args(&["--ephemeral", "--session-rate", "0"]).unwrap_err();
+    assert!(e.contains("--session-rate") && e.contains("not 0"), "{e}");
+    let e = load_args(&["--ephemeral", "--handshake-rate", "1000001"]).unwrap_err();
+    assert!(e.contains("--handshake-rate"), "{e}");
+    let e = load_args(&["--ephemeral", "--max-sessions", "-1"]).unwrap_err();
+    assert!(e.starts_with("clap:"), "{e}");
+    let f = toml_file("max_streams_per_user = 0\n");
+    let e = load_args(&["--ephemeral", "--config", f.path().to_str().unwrap()]).unwrap_err();
+    assert!(e.contains("`max_streams_per_user` in"), "{e}");
+    // The memory store's cap means nothing to redb.
+    let e = load_args(&["--data-dir", "/tmp/x", "--memory-max-messages", "5"]).unwrap_err();
+    assert!(
+        e.contains("--memory-max-messages") && e.contains("memory store only"),
+        "{e}"
+    );
 }

@@ -72,6 +72,9 @@ impl fmt::Display for ListenSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum StoreChoice {
+    /// One embedded file in the data directory (`peergroup.redb`): durable,
+    /// zero setup. The default with a data directory.
+    Redb,
     /// In memory: volatile (lost on exit), bounded, zero setup.
     Memory,
     /// A MongoDB deployment, durable and shareable between nodes.
@@ -115,6 +118,65 @@ pub(crate) enum MetricsAccess {
     Local,
 }
 
+/// `--discovery-group`: a multicast IPv4 address and a UDP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MulticastGroup(pub(crate) std::net::SocketAddrV4);
+
+impl FromStr for MulticastGroup {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().parse::<std::net::SocketAddrV4>() {
+            Ok(a) if a.ip().is_multicast() && a.port() != 0 => Ok(MulticastGroup(a)),
+            _ => Err(format!(
+                "`{s}` is not a multicast group: expected ADDR:PORT with an IPv4 multicast \
+                 address (224.0.0.0/4, best 239.255.0.0/16) and a port, like 239.255.77.77:47777"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MulticastGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `--join`: how the node takes its place in its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JoinSpec {
+    /// Follow the main peer discovery finds, or become it.
+    Auto,
+    /// Follow nobody.
+    None,
+    /// Follow the node at this URL.
+    Url(String),
+}
+
+impl FromStr for JoinSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(JoinSpec::Auto),
+            "none" => Ok(JoinSpec::None),
+            url if peer_http::client::BaseUrl::parse(url).is_ok() => Ok(JoinSpec::Url(url.into())),
+            other => Err(format!(
+                "`{other}` is not a way to join: expected auto, none, or the URL of the \
+                 node to follow (http://HOST:PORT)"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JoinSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +190,26 @@ pub(crate) enum LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_values() {
+        assert_eq!(
+            "239.255.1.2:4000".parse::<MulticastGroup>(),
+            Ok(MulticastGroup("239.255.1.2:4000".parse().unwrap()))
+        );
+        for bad in ["10.0.0.1:4000", "239.255.1.2", "239.255.1.2:0", "x"] {
+            assert!(bad.parse::<MulticastGroup>().is_err(), "{bad}");
+        }
+        assert_eq!("auto".parse::<JoinSpec>(), Ok(JoinSpec::Auto));
+        assert_eq!("none".parse::<JoinSpec>(), Ok(JoinSpec::None));
+        assert_eq!(
+            "http://10.0.0.5:8080".parse::<JoinSpec>(),
+            Ok(JoinSpec::Url("http://10.0.0.5:8080".into()))
+        );
+        for bad in ["", "maybe", "https://10.0.0.5", "10.0.0.5:8080"] {
+            assert!(bad.parse::<JoinSpec>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn listen_forms() {

@@ -1,6 +1,7 @@
 //! The `peerd` binary, run as an operator would: start, serve, stop,
 //! settings and their precedence, the data directory and key file, the
-//! listening address, and the MongoDB store.
+//! listening address, the redb store (restart, backup, migrate) and the
+//! MongoDB store.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,6 +9,8 @@
 mod identity;
 mod lifecycle;
 mod listen;
+mod mesh;
 mod mongodb;
 mod settings;
+mod store;
 mod support;

@@ -8,7 +8,7 @@ use crate::support::Env;
 
 /// The test server's URI; `None` (with a notice) when it is not set
 /// outside CI. In CI a missing URI fails the test.
-fn mongodb_uri() -> Option<String> {
+pub(crate) fn mongodb_uri() -> Option<String> {
     match std::env::var("PEER_TEST_MONGODB_URI") {
         Ok(uri) if !uri.is_empty() => Some(uri),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {

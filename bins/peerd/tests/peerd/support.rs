@@ -19,6 +19,8 @@ pub(crate) const BOUND: Duration = Duration::from_secs(60);
 pub(crate) struct Env {
     pub(crate) home: tempfile::TempDir,
     vars: Vec<(String, String)>,
+    /// Run peerd in this network namespace (`ip netns exec`).
+    netns: Option<String>,
 }
 
 impl Env {
@@ -26,6 +28,7 @@ impl Env {
         Env {
             home: tempfile::tempdir().unwrap(),
             vars: Vec::new(),
+            netns: None,
         }
     }
 
@@ -35,14 +38,32 @@ impl Env {
         self
     }
 
+    /// Runs peerd inside the network namespace `name` (which `ip netns
+    /// exec` replaces itself with: the process id stays peerd's).
+    pub(crate) fn in_netns(mut self, name: &str) -> Env {
+        self.netns = Some(name.into());
+        self
+    }
+
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peerd"));
+        let mut cmd = match &self.netns {
+            None => Command::new(env!("CARGO_BIN_EXE_peerd")),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_peerd")]);
+                c
+            }
+        };
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("PEERD_") {
                 cmd.env_remove(k);
             }
         }
+        // Tests that do not test discovery must not multicast on the
+        // machine's network (nor find each other): discovery is off unless
+        // a test turns it on (a flag wins over this variable).
         cmd.env("HOME", self.home.path())
+            .env("PEERD_DISCOVERY", "off")
             .env_remove("XDG_DATA_HOME")
             .env_remove("RUST_LOG")
             .current_dir(self.home.path())

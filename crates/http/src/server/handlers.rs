@@ -4,16 +4,20 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use http::StatusCode;
-use peer_node::NodeError;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use peer_crypto::request::Responder;
+use peer_node::{Caller, NodeError};
 use peer_proto::api::{
-    CreateInvite, CreateRoom, Hello, JoinRoom, Kick, MessageQuery, PeerQuery, PostKeys,
-    PostMessage, RegisterUser, RoomQuery, SetRole, TokenRequest, UpdateRoom, UserQuery,
+    CreateInvite, CreateRoom, HealthStatus, Hello, JoinRoom, Kick, MessageQuery, Notify, PeerLeave,
+    PeerQuery, PostKeys, PostMessage, RegisterPeer, RegisterUser, RoomQuery, SetRole, StreamCheck,
+    StreamVerdict, TokenRequest, UpdateRoom, UserQuery,
 };
-use peer_proto::{ErrorCode, RoomId, UserId};
+use peer_proto::{ErrorCode, NodeId, RoomId, UserId};
 
+use super::auth::{self, Credentials};
 use super::call::Call;
-use super::reply::Reply;
+use super::reply::{self, Plain, Reply};
+use super::routes::EVENTS;
 use super::sse;
 
 /// A handler's future.
@@ -21,8 +25,8 @@ pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, NodeEr
 /// A handler: one per route.
 pub(crate) type Handler = fn(Call) -> HandlerFuture;
 
-/// Routes that come with later work (the web client, the OpenAPI document,
-/// node-to-node registration and pushes): 404 `not_found` for now.
+/// Routes that come with later work (the web client, the OpenAPI
+/// document): 404 `not_found` for now.
 pub(crate) fn later(_c: Call) -> HandlerFuture {
     Box::pin(async {
         Err(NodeError::new(
@@ -32,11 +36,12 @@ pub(crate) fn later(_c: Call) -> HandlerFuture {
     })
 }
 
-/// `GET /healthz`: 200 when the store answers, 503 otherwise.
+/// `GET /healthz`: 200 when the store answers (and, on a follower, the
+/// main peer), 503 `degraded` otherwise.
 pub(crate) fn health(c: Call) -> HandlerFuture {
     Box::pin(async move {
         let health = c.node.health().await;
-        let status = if health.store_ok {
+        let status = if health.status == HealthStatus::Ok {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
@@ -55,7 +60,13 @@ pub(crate) fn metrics(c: Call) -> HandlerFuture {
         }
         Ok(Reply::Text {
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: c.shared.metrics.render(&c.node.stats()),
+            body: {
+                let mut text = c.shared.metrics.render(&c.node.stats());
+                if let Some(extra) = &c.shared.extra_metrics {
+                    text.push_str(&extra());
+                }
+                text
+            },
         })
     })
 }
@@ -71,6 +82,138 @@ pub(crate) fn list_peers(c: Call) -> HandlerFuture {
         let q: PeerQuery = c.query()?;
         Reply::ok(&c.node.list_peers(q).await?)
     })
+}
+
+/// `POST /api/v1/peers`: a node registers (signed by its node key).
+pub(crate) fn register_peer(c: Call) -> HandlerFuture {
+    Box::pin(async move {
+        let req: RegisterPeer = c.json()?;
+        Reply::created(&c.node.register_peer(req, Some(c.peer.ip())).await?)
+    })
+}
+
+/// `DELETE /api/v1/peers/{node_id}`: a node leaves (signed by its node key).
+pub(crate) fn leave_peer(c: Call) -> HandlerFuture {
+    Box::pin(async move {
+        let id: NodeId = c.param("node_id")?;
+        let req: PeerLeave = c.json()?;
+        c.node.leave_peer(id, req).await?;
+        Reply::done()
+    })
+}
+
+/// `POST /api/v1/notify`: a peer pushes a batch of events (peer session).
+pub(crate) fn notify(c: Call) -> HandlerFuture {
+    Box::pin(async move {
+        let caller = c.caller()?;
+        let batch: Notify = c.json()?;
+        c.node.accept_notify(&caller, batch).await?;
+        Reply::done()
+    })
+}
+
+/// `POST /api/v1/relay/events`: a follower asks this node to check a
+/// client's event-stream request (peer session). The client's credentials
+/// are checked exactly as on `GET /api/v1/events` here; the answer says
+/// whom to stream which rooms to, with the client's `Peer-Auth`, or what
+/// to refuse the client with.
+pub(crate) fn relay_events(c: Call) -> HandlerFuture {
+    Box::pin(async move {
+        let asking = c.caller()?;
+        let check: StreamCheck = c.json()?;
+        let verdict = check_relayed_stream(&c, &asking, &check).await;
+        Reply::ok(&verdict)
+    })
+}
+
+async fn check_relayed_stream(c: &Call, asking: &Caller, check: &StreamCheck) -> StreamVerdict {
+    let refuse = |e: NodeError, responder: Option<Responder>| {
+        let (plain, peer_auth) = Plain::error(&e).authenticate(responder);
+        StreamVerdict::Refuse {
+            status: plain.status.as_u16(),
+            body: plain.body.into(),
+            peer_auth,
+            retry_after: plain
+                .retry_after
+                .filter(|_| matches!(plain.status.as_u16(), 429 | 503))
+                .map(|d| reply::retry_after_secs(Some(d))),
+        }
+    };
+    let path = check
+        .target
+        .split_once('?')
+        .map_or(check.target.as_str(), |(p, _)| p);
+    if path != EVENTS {
+        return refuse(
+            NodeError::field("target", format!("only {EVENTS} is relayed this way")),
+            None,
+        );
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("peer-session", &check.peer_session),
+        ("peer-key", &check.peer_key),
+        ("peer-seq", &check.peer_seq),
+        ("peer-auth", &check.peer_auth),
+        ("authorization", &check.authorization),
+    ] {
+        if let Some(v) = value {
+            match HeaderValue::from_str(v) {
+                Ok(v) => {
+                    headers.insert(name, v);
+                }
+                Err(_) => {
+                    return refuse(
+                        NodeError::new(ErrorCode::InvalidHeader, format!("{name}: malformed")),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    let (user, responder) = match auth::credentials(&headers) {
+        Err(e) => return refuse(e, None),
+        Ok(Credentials::None) => {
+            return refuse(
+                NodeError::new(
+                    ErrorCode::Unauthenticated,
+                    "this endpoint needs a session (Peer-* headers) or a bearer token",
+                ),
+                None,
+            );
+        }
+        Ok(Credentials::Bearer(token)) => match c.node.authenticate_bearer(&token) {
+            Ok(user) => (user, None),
+            Err(e) => return refuse(e, None),
+        },
+        Ok(Credentials::Session(h)) => {
+            match c
+                .node
+                .authenticate_request(&h, "GET", &check.target, b"", false)
+            {
+                Ok((user, authed)) => (user, Some(authed.into_parts().1)),
+                Err(refusal) => return refuse(refusal.error, refusal.responder.map(|r| *r)),
+            }
+        }
+    };
+    match c.node.relayed_stream_rooms(asking, &user).await {
+        Ok(rooms) => {
+            let (_, peer_auth) = Plain {
+                status: StatusCode::OK,
+                content_type: reply::JSON,
+                body: Vec::new(),
+                retry_after: None,
+                allow: None,
+            }
+            .authenticate(responder);
+            StreamVerdict::Admit {
+                user_id: user.user_id,
+                rooms,
+                peer_auth,
+            }
+        }
+        Err(e) => refuse(e, responder),
+    }
 }
 
 /// `POST /api/v1/users`.

@@ -14,6 +14,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use peer_crypto::SEALED_CONTENT_TYPE;
 use peer_crypto::request::Responder;
 use peer_node::{EventStream, NodeError};
+
+use super::upstream::RelayedAnswer;
 use peer_proto::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
@@ -41,6 +43,19 @@ pub(crate) enum Reply {
     },
     /// A Server-Sent Events stream.
     Events(EventStream),
+    /// A follower's event stream for a client the main peer admitted:
+    /// `peer_auth` is the main peer's authenticator of the head; the stream
+    /// ends when `follow` is cancelled.
+    RelayedEvents {
+        /// The events, from this node's bus.
+        stream: EventStream,
+        /// The main peer's `Peer-Auth` over status 200 and an empty body.
+        peer_auth: Option<String>,
+        /// Cancelled when this node stops following that main peer.
+        follow: tokio_util::sync::CancellationToken,
+    },
+    /// The main peer's answer to a relayed request, passed back as is.
+    Relayed(RelayedAnswer),
 }
 
 impl Reply {
@@ -116,36 +131,43 @@ impl Plain {
         }
     }
 
+    /// With a responder: the body as sent (sealed when the request was) and
+    /// the `Peer-Auth` over the status and those bytes. Without one, as is.
+    /// An authentication failure (which cannot happen with our own types)
+    /// becomes an unauthenticated `internal` error rather than a
+    /// forged-looking half response.
+    pub(crate) fn authenticate(mut self, responder: Option<Responder>) -> (Plain, Option<String>) {
+        let Some(responder) = responder else {
+            return (self, None);
+        };
+        let mut rng = peer_crypto::rng::system_rng();
+        match responder.respond(&mut rng, self.status.as_u16(), &self.body) {
+            Ok(authed) => {
+                self.body = authed.body;
+                if let Some(ct) = authed.content_type {
+                    self.content_type = ct;
+                }
+                (self, Some(authed.peer_auth))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "response authentication failed");
+                let err = NodeError::internal("response authentication failed");
+                (Plain::error(&err), None)
+            }
+        }
+    }
+
     /// Builds the response; with a responder, `Peer-Auth` covers the status
     /// and the body bytes sent (sealed when the request was).
     pub(crate) fn into_response(self, responder: Option<Responder>) -> Response<BoxBody> {
+        let (plain, peer_auth) = self.authenticate(responder);
         let Plain {
             status,
-            mut content_type,
-            mut body,
+            content_type,
+            body,
             retry_after,
             allow,
-        } = self;
-        let mut peer_auth = None;
-        if let Some(responder) = responder {
-            let mut rng = peer_crypto::rng::system_rng();
-            match responder.respond(&mut rng, status.as_u16(), &body) {
-                Ok(authed) => {
-                    body = authed.body;
-                    if let Some(ct) = authed.content_type {
-                        content_type = ct;
-                    }
-                    peer_auth = Some(authed.peer_auth);
-                }
-                Err(e) => {
-                    // Cannot happen with our own types; answer without a
-                    // forged-looking half response.
-                    tracing::error!(error = %e, "response authentication failed");
-                    let err = NodeError::internal("response authentication failed");
-                    return Plain::error(&err).into_response(None);
-                }
-            }
-        }
+        } = plain;
         let mut resp = Response::new(full(body));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
@@ -168,6 +190,18 @@ impl Plain {
         }
         resp
     }
+}
+
+/// The main peer's answer to a relayed request, as the follower sends it
+/// on: status, the forwarded headers and the body, untouched.
+pub(crate) fn relayed_response(answer: RelayedAnswer) -> Response<BoxBody> {
+    let mut resp = Response::new(full(answer.body.to_vec()));
+    *resp.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    for (name, value) in answer.headers {
+        h.append(name, value);
+    }
+    resp
 }
 
 /// `Peer-Auth` in the lower case that header maps use.

@@ -11,8 +11,22 @@ use super::handlers::{self as h, Handler};
 pub(crate) enum Auth {
     /// Anyone; credentials are ignored.
     Public,
-    /// A session (per-request authenticator) or a bearer token.
+    /// A user's session (per-request authenticator) or a bearer token. A
+    /// peer node's session is refused (`forbidden`).
     User,
+    /// A peer node's session only (node-to-node endpoints). Users' sessions
+    /// and bearer tokens are refused.
+    Peer,
+}
+
+/// Where a route is served when this node follows a main peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serve {
+    /// By this node, whatever its role (node information, health, peers).
+    Here,
+    /// By the main peer: a follower relays the request unchanged (the
+    /// client API). Otherwise by this node.
+    Main,
 }
 
 /// One endpoint.
@@ -21,109 +35,185 @@ pub(crate) struct Route {
     /// Segments; `{name}` captures one segment.
     pub(crate) pattern: &'static str,
     pub(crate) auth: Auth,
+    pub(crate) serve: Serve,
     pub(crate) handler: Handler,
 }
 
-const fn route(method: Method, pattern: &'static str, auth: Auth, handler: Handler) -> Route {
+const fn route(
+    method: Method,
+    pattern: &'static str,
+    auth: Auth,
+    serve: Serve,
+    handler: Handler,
+) -> Route {
     Route {
         method,
         pattern,
         auth,
+        serve,
         handler,
     }
 }
 
-use Auth::{Public, User};
+use Auth::{Peer, Public, User};
+use Serve::{Here, Main};
 
-/// Every endpoint. `h::later` answers 404 `not_found`: the web client,
-/// the OpenAPI document and the node-to-node routes come with later work.
+/// The event-stream route (a follower serves it itself, from pushes, after
+/// the main peer checked the client's credentials).
+pub(crate) const EVENTS: &str = "/api/v1/events";
+
+/// The handshake route (a follower answers peer nodes' handshakes itself).
+pub(crate) const HANDSHAKE: &str = "/api/v1/handshake";
+
+/// Every endpoint. `h::later` answers 404 `not_found`: the web client and
+/// the OpenAPI document come with later work.
 pub(crate) static ROUTES: &[Route] = &[
-    route(Method::GET, "/", Public, h::later),
-    route(Method::GET, "/healthz", Public, h::health),
-    route(Method::GET, "/metrics", Public, h::metrics),
-    route(Method::GET, "/api/v1/openapi.json", Public, h::later),
-    route(Method::GET, "/api/v1/node", Public, h::node_info),
-    route(Method::GET, "/api/v1/peers", Public, h::list_peers),
-    route(Method::POST, "/api/v1/peers", Public, h::later),
-    route(Method::DELETE, "/api/v1/peers/{node_id}", Public, h::later),
-    route(Method::POST, "/api/v1/notify", Public, h::later),
-    route(Method::POST, "/api/v1/users", Public, h::register_user),
-    route(Method::GET, "/api/v1/users", User, h::list_users),
-    route(Method::GET, "/api/v1/users/{user_id}", User, h::get_user),
-    route(Method::POST, "/api/v1/handshake", Public, h::handshake),
-    route(Method::DELETE, "/api/v1/session", User, h::end_session),
-    route(Method::POST, "/api/v1/tokens", User, h::issue_token),
-    route(Method::GET, "/api/v1/rooms", User, h::list_rooms),
-    route(Method::POST, "/api/v1/rooms", User, h::create_room),
-    route(Method::GET, "/api/v1/rooms/{room_id}", User, h::get_room),
+    route(Method::GET, "/", Public, Here, h::later),
+    route(Method::GET, "/healthz", Public, Here, h::health),
+    route(Method::GET, "/metrics", Public, Here, h::metrics),
+    route(Method::GET, "/api/v1/openapi.json", Public, Here, h::later),
+    route(Method::GET, "/api/v1/node", Public, Here, h::node_info),
+    route(Method::GET, "/api/v1/peers", Public, Here, h::list_peers),
+    route(
+        Method::POST,
+        "/api/v1/peers",
+        Public,
+        Here,
+        h::register_peer,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/peers/{node_id}",
+        Public,
+        Here,
+        h::leave_peer,
+    ),
+    route(Method::POST, "/api/v1/notify", Peer, Here, h::notify),
+    route(
+        Method::POST,
+        "/api/v1/relay/events",
+        Peer,
+        Here,
+        h::relay_events,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/users",
+        Public,
+        Main,
+        h::register_user,
+    ),
+    route(Method::GET, "/api/v1/users", User, Main, h::list_users),
+    route(
+        Method::GET,
+        "/api/v1/users/{user_id}",
+        User,
+        Main,
+        h::get_user,
+    ),
+    route(Method::POST, HANDSHAKE, Public, Main, h::handshake),
+    route(
+        Method::DELETE,
+        "/api/v1/session",
+        User,
+        Main,
+        h::end_session,
+    ),
+    route(Method::POST, "/api/v1/tokens", User, Main, h::issue_token),
+    route(Method::GET, "/api/v1/rooms", User, Main, h::list_rooms),
+    route(Method::POST, "/api/v1/rooms", User, Main, h::create_room),
+    route(
+        Method::GET,
+        "/api/v1/rooms/{room_id}",
+        User,
+        Main,
+        h::get_room,
+    ),
     route(
         Method::PATCH,
         "/api/v1/rooms/{room_id}",
         User,
+        Main,
         h::update_room,
     ),
     route(
         Method::DELETE,
         "/api/v1/rooms/{room_id}",
         User,
+        Main,
         h::delete_room,
     ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/join",
         User,
+        Main,
         h::join_room,
     ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/leave",
         User,
+        Main,
         h::leave_room,
     ),
-    route(Method::POST, "/api/v1/rooms/{room_id}/kick", User, h::kick),
+    route(
+        Method::POST,
+        "/api/v1/rooms/{room_id}/kick",
+        User,
+        Main,
+        h::kick,
+    ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/roles",
         User,
+        Main,
         h::set_role,
     ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/invites",
         User,
+        Main,
         h::create_invite,
     ),
     route(
         Method::GET,
         "/api/v1/rooms/{room_id}/keys",
         User,
+        Main,
         h::get_keys,
     ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/keys",
         User,
+        Main,
         h::post_keys,
     ),
     route(
         Method::GET,
         "/api/v1/rooms/{room_id}/messages",
         User,
+        Main,
         h::list_messages,
     ),
     route(
         Method::POST,
         "/api/v1/rooms/{room_id}/messages",
         User,
+        Main,
         h::post_message,
     ),
     route(
         Method::DELETE,
         "/api/v1/rooms/{room_id}/messages/{seq}",
         User,
+        Main,
         h::delete_message,
     ),
-    route(Method::GET, "/api/v1/events", User, h::events),
+    route(Method::GET, EVENTS, User, Main, h::events),
 ];
 
 /// Path parameters captured by a match, by name.
@@ -231,6 +321,22 @@ mod tests {
         };
         assert_eq!(pattern, "/api/v1/rooms/{room_id}");
         assert_eq!(allow, vec!["GET", "PATCH", "DELETE"]);
+    }
+
+    #[test]
+    fn the_client_api_is_served_by_the_main_peer_and_node_routes_here() {
+        for r in ROUTES {
+            let client_api = r.auth == Auth::User
+                || r.pattern == "/api/v1/users"
+                || r.pattern == "/api/v1/handshake";
+            assert_eq!(
+                r.serve == Serve::Main,
+                client_api,
+                "{} {}",
+                r.method,
+                r.pattern
+            );
+        }
     }
 
     #[test]

@@ -24,8 +24,9 @@ use peer_proto::ErrorCode;
 use super::auth::{self, Credentials};
 use super::call::Call;
 use super::metrics::UNMATCHED;
+use super::relay;
 use super::reply::{self, BoxBody, JSON, PEER_AUTH, Plain, Reply};
-use super::routes::{self, Auth, Lookup, Route};
+use super::routes::{self, Auth, Lookup, Route, Serve};
 use super::sse;
 use super::{ServerConfig, Shared};
 
@@ -126,9 +127,41 @@ async fn dispatch(
     if body.size_hint().lower() > config.max_body_bytes as u64 {
         return Outcome::error(too_large(config.max_body_bytes));
     }
+    let mut body = Some(body);
+    let mut read = None;
+    if route.serve == Serve::Main
+        && let Some(upstream) = shared.following()
+        && let Some(incoming) = body.take()
+    {
+        // A follower: the main peer serves the client API, except the
+        // handshakes of peer nodes (their sessions are this node's).
+        let bytes = match read_body(incoming, config.max_body_bytes, config.body_read_timeout).await
+        {
+            Ok(b) => b,
+            Err(e) => return Outcome::error(e),
+        };
+        if !relay::is_peer_handshake(shared, route, &bytes).await {
+            return Outcome {
+                result: relay::serve(shared, upstream, route, &parts, bytes).await,
+                responder: None,
+                allow: None,
+            };
+        }
+        read = Some(bytes);
+    }
     let headers = parts.headers;
     let credentials = match route.auth {
         Auth::Public => Credentials::None,
+        Auth::Peer => match auth::credentials(&headers) {
+            Ok(c @ Credentials::Session(_)) => c,
+            Ok(_) => {
+                return Outcome::error(NodeError::new(
+                    ErrorCode::Unauthenticated,
+                    "this node-to-node endpoint needs a peer node's session (Peer-* headers)",
+                ));
+            }
+            Err(e) => return Outcome::error(e),
+        },
         Auth::User => match auth::credentials(&headers) {
             Ok(Credentials::None) => {
                 return Outcome::error(NodeError::new(
@@ -140,9 +173,15 @@ async fn dispatch(
             Err(e) => return Outcome::error(e),
         },
     };
-    let body = match read_body(body, config.max_body_bytes, config.body_read_timeout).await {
-        Ok(b) => b,
-        Err(e) => return Outcome::error(e),
+    let body = match (read, body) {
+        (Some(bytes), _) => bytes,
+        (None, Some(incoming)) => {
+            match read_body(incoming, config.max_body_bytes, config.body_read_timeout).await {
+                Ok(b) => b,
+                Err(e) => return Outcome::error(e),
+            }
+        }
+        (None, None) => Vec::new(),
     };
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -181,7 +220,9 @@ async fn dispatch(
             }
         }
     };
-    if let Err(e) = check_content_type(content_type, sealed, session, body.is_empty()) {
+    if let Err(e) = check_content_type(content_type, sealed, session, body.is_empty())
+        .and_then(|()| check_caller_kind(route.auth, caller.as_ref()))
+    {
         return Outcome {
             result: Err(e),
             responder,
@@ -229,6 +270,23 @@ fn check_head(req: &Request<Incoming>, config: &ServerConfig) -> Result<(), Node
         ));
     }
     Ok(())
+}
+
+/// Users' routes refuse peer nodes' sessions, and node-to-node routes
+/// everything but them (`forbidden`; the authenticator verified, so the
+/// refusal is authenticated).
+fn check_caller_kind(auth: Auth, caller: Option<&peer_node::Caller>) -> Result<(), NodeError> {
+    let peer = caller.is_some_and(|c| c.peer().is_some());
+    match auth {
+        Auth::Public => Ok(()),
+        Auth::User if peer => Err(NodeError::forbidden(
+            "a peer node's session reaches node-to-node endpoints only",
+        )),
+        Auth::Peer if !peer => Err(NodeError::forbidden(
+            "a node-to-node endpoint: only peer nodes' sessions may call it",
+        )),
+        Auth::User | Auth::Peer => Ok(()),
+    }
 }
 
 /// JSON (with any parameters), or the sealed type within a session; any
@@ -331,34 +389,55 @@ fn respond(shared: &Shared, outcome: Outcome) -> Response<BoxBody> {
             retry_after: None,
             allow: None,
         },
-        Ok(Reply::Events(stream)) => return events_response(shared, stream, responder),
+        Ok(Reply::Events(stream)) => {
+            let peer_auth = match head_auth(responder) {
+                Ok(tag) => tag,
+                Err(resp) => return *resp,
+            };
+            return events_response(shared, stream, peer_auth, None);
+        }
+        Ok(Reply::RelayedEvents {
+            stream,
+            peer_auth,
+            follow,
+        }) => return events_response(shared, stream, peer_auth, Some(follow)),
+        Ok(Reply::Relayed(answer)) => return reply::relayed_response(answer),
     };
     plain.into_response(responder)
 }
 
-/// The head of an event stream. In a session, `Peer-Auth` covers status
-/// 200 and an empty body: the events are unauthenticated hints.
+/// In a session, the `Peer-Auth` of an event stream's head: status 200 and
+/// an empty body (the events are unauthenticated hints).
+fn head_auth(responder: Option<Responder>) -> Result<Option<String>, Box<Response<BoxBody>>> {
+    let Some(responder) = responder else {
+        return Ok(None);
+    };
+    let mut rng = peer_crypto::rng::system_rng();
+    match responder.respond(&mut rng, StatusCode::OK.as_u16(), b"") {
+        Ok(authed) => Ok(Some(authed.peer_auth)),
+        Err(e) => {
+            tracing::error!(error = %e, "response authentication failed");
+            Err(Box::new(
+                Plain::error(&NodeError::internal("response authentication failed"))
+                    .into_response(None),
+            ))
+        }
+    }
+}
+
+/// The head of an event stream, and its body: until the events end, the
+/// server shuts down, or (a follower's stream) `follow` is cancelled.
 fn events_response(
     shared: &Shared,
     stream: peer_node::EventStream,
-    responder: Option<Responder>,
+    peer_auth: Option<String>,
+    follow: Option<tokio_util::sync::CancellationToken>,
 ) -> Response<BoxBody> {
-    let mut peer_auth = None;
-    if let Some(responder) = responder {
-        let mut rng = peer_crypto::rng::system_rng();
-        match responder.respond(&mut rng, StatusCode::OK.as_u16(), b"") {
-            Ok(authed) => peer_auth = Some(authed.peer_auth),
-            Err(e) => {
-                tracing::error!(error = %e, "response authentication failed");
-                return Plain::error(&NodeError::internal("response authentication failed"))
-                    .into_response(None);
-            }
-        }
-    }
     let body = sse::body(
         stream,
         shared.config.sse_heartbeat,
         shared.shutdown.clone(),
+        follow,
         shared.node.now(),
     );
     let mut resp = Response::new(body);

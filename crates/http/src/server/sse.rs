@@ -76,15 +76,19 @@ struct State {
     events: EventStream,
     heartbeat: Interval,
     shutdown: CancellationToken,
+    follow: CancellationToken,
     queue: VecDeque<Bytes>,
 }
 
-/// The body of an event stream: `events` until they end or `shutdown`,
-/// with heartbeats. `now` dates the resync notice of a gap.
+/// The body of an event stream: `events` until they end, `shutdown`, or
+/// `follow` (a follower's stream, when it stops following the main peer
+/// that admitted it), with heartbeats. `now` dates the resync notice of a
+/// gap.
 pub(crate) fn body(
     events: EventStream,
     heartbeat: Duration,
     shutdown: CancellationToken,
+    follow: Option<CancellationToken>,
     now: u64,
 ) -> BoxBody {
     let mut queue = VecDeque::new();
@@ -109,6 +113,8 @@ pub(crate) fn body(
         events,
         heartbeat: ticker,
         shutdown,
+        // Never cancelled when there is no follow to end.
+        follow: follow.unwrap_or_default(),
         queue,
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
@@ -118,6 +124,7 @@ pub(crate) fn body(
         let chunk = tokio::select! {
             biased;
             () = st.shutdown.cancelled() => return None,
+            () = st.follow.cancelled() => return None,
             ev = st.events.next() => match ev {
                 Some(e) => encode(&e),
                 None => return None,

@@ -37,15 +37,26 @@ async fn public_endpoints() {
             .unwrap(),
         "invalid_query",
     );
-    for (m, p) in [
-        ("GET", "/"),
-        ("GET", "/api/v1/openapi.json"),
-        ("POST", "/api/v1/notify"),
-        ("DELETE", "/api/v1/peers/AAAAAAAAAAAAAAAAAAAAAA"),
-    ] {
+    for (m, p) in [("GET", "/"), ("GET", "/api/v1/openapi.json")] {
         assert_error(
             &send(addr, RawRequest::new(m, p)).await.unwrap(),
             "not_found",
+        );
+    }
+    // Node-to-node routes: a peer node's session, or a signed body.
+    for p in ["/api/v1/notify", "/api/v1/relay/events"] {
+        assert_error(
+            &send(addr, RawRequest::post(p).json("{}")).await.unwrap(),
+            "unauthenticated",
+        );
+    }
+    for (m, p) in [
+        ("POST", "/api/v1/peers"),
+        ("DELETE", "/api/v1/peers/AAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        assert_error(
+            &send(addr, RawRequest::new(m, p).json("{}")).await.unwrap(),
+            "invalid_body",
         );
     }
     let resp = send(addr, RawRequest::new("DELETE", "/healthz"))

@@ -43,6 +43,9 @@ pub struct MainPeerStatus {
     pub node_id: NodeId,
     /// Where it serves.
     pub url: String,
+    /// Its node key's SPKI DER: a client that connects through the follower
+    /// verifies the main peer's handshake reply with it (and pins it).
+    pub spki: Bytes,
     /// False once it stopped answering.
     pub reachable: bool,
     /// Unix seconds of the last successful contact.

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::common::NodeRole;
 use crate::bytes::{Bytes, Bytes32};
 use crate::event::Event;
-use crate::id::NodeId;
+use crate::id::{NodeId, RoomId, UserId};
 
 /// How this node knows a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,4 +101,71 @@ pub struct Notify {
     pub from: NodeId,
     /// The events, oldest first.
     pub events: Vec<Event>,
+}
+
+/// `POST /api/v1/relay/events` (node session): a follower asks its main
+/// peer to check a client's `GET /api/v1/events` on its behalf.
+///
+/// The follower holds no session keys of its clients, so it cannot verify
+/// their authenticators; the main peer can. The follower sends the
+/// client's request target and credential headers exactly as received; the
+/// main peer verifies them as if the client had asked it, and answers a
+/// [`StreamVerdict`]. The follower then serves the stream itself, from the
+/// events pushed to it, so that it holds one connection to the main peer
+/// for all its clients (two levels of fan-out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamCheck {
+    /// The request target the client sent (`/api/v1/events`, with any
+    /// query), which its authenticator covers.
+    pub target: String,
+    /// The client's `Peer-Session` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_session: Option<String>,
+    /// The client's `Peer-Key` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_key: Option<String>,
+    /// The client's `Peer-Seq` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_seq: Option<String>,
+    /// The client's `Peer-Auth` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_auth: Option<String>,
+    /// The client's `Authorization` header (a bearer token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
+}
+
+/// The main peer's answer to a [`StreamCheck`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StreamVerdict {
+    /// The credentials verified: the follower answers the client `200` with
+    /// `peer_auth` and streams the events of `rooms` (and of rooms the user
+    /// joins later, as events tell).
+    Admit {
+        /// The authenticated user.
+        user_id: UserId,
+        /// The rooms the user is a member of now.
+        rooms: Vec<RoomId>,
+        /// The response authenticator over status 200 and an empty body
+        /// (absent for bearer tokens).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_auth: Option<String>,
+    },
+    /// Refused: the follower answers the client exactly this.
+    Refuse {
+        /// The HTTP status.
+        status: u16,
+        /// The error body, byte for byte (the response authenticator
+        /// covers these bytes).
+        body: Bytes,
+        /// The response authenticator, when the client's authenticator
+        /// verified before the refusal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_auth: Option<String>,
+        /// `Retry-After` in seconds, for 429 and 503.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+    },
 }

@@ -16,7 +16,10 @@ use crate::query::{
     AuditFilter, AuditQuery, Cursor, CursorKind, MAX_LIMIT, MessageRange, RoomFilter, RoomQuery,
     UserQuery,
 };
-use crate::records::{NewAudit, RoomRecord, RoomUpdate, UserRecord};
+use crate::records::{
+    AuditRecord, BanRecord, EnvelopeRecord, ImportCount, InviteRecord, MemberRecord, MessageRecord,
+    NewAudit, RoomRecord, RoomUpdate, UserRecord,
+};
 use crate::store::Store;
 
 type S = Arc<dyn Store>;
@@ -1531,6 +1534,9 @@ pub async fn audit_append_and_list(s: S) {
     assert_eq!(collect(AuditFilter::Actor(uid(1)), 3).await, ones);
     assert!(collect(AuditFilter::Room(rid(2)), 3).await.is_empty());
     assert!(collect(AuditFilter::Actor(uid(7)), 3).await.is_empty());
+    let all: Vec<u64> = (0..30).collect();
+    assert_eq!(collect(AuditFilter::All, 7).await, all);
+    assert_eq!(collect(AuditFilter::All, 30).await, all);
 }
 
 /// Every room-scoped method says `NotFound { "room" }` for a missing room.
@@ -1660,4 +1666,567 @@ pub async fn bad_limits_and_cursors_are_invalid(s: S) {
         .await
         .unwrap();
     assert!(page.items.is_empty() && page.next_cursor.is_none());
+}
+
+/// `n` records all new (`inserted`), or all already there (`present`).
+fn fresh(n: u64) -> ImportCount {
+    ImportCount {
+        inserted: n,
+        present: 0,
+    }
+}
+
+fn again(n: u64) -> ImportCount {
+    ImportCount {
+        inserted: 0,
+        present: n,
+    }
+}
+
+/// Export: bans, invites and every envelope of a room, paginated, in key
+/// order; typed errors for a missing room and foreign cursors.
+pub async fn export_lists_of_a_room(s: S) {
+    let r = make_encrypted_room(&s, 1, 50).await;
+    let other = make_encrypted_room(&s, 2, 50).await;
+    // Users 2..=13 join; the odd ones are banned (scrambled order).
+    for n in 2..=13u64 {
+        s.add_member(r.id, &joiner(uid(n)), None).await.unwrap();
+        s.add_member(other.id, &joiner(uid(n)), None).await.unwrap();
+    }
+    for n in [9u64, 3, 13, 5, 11, 7] {
+        s.remove_member(r.id, uid(n), LeaveReason::Banned, T0 + n)
+            .await
+            .unwrap();
+    }
+    s.remove_member(other.id, uid(2), LeaveReason::Banned, T0)
+        .await
+        .unwrap();
+    for code in ["zeta", "alpha", "Ωmega", "beta-2", "beta", "A"] {
+        s.create_invite(&invite(r.id, code, 3, T0 + 100))
+            .await
+            .unwrap();
+    }
+    s.create_invite(&invite(other.id, "elsewhere", 1, T0 + 100))
+        .await
+        .unwrap();
+    s.consume_invite(r.id, "beta", T0).await.unwrap();
+    // Envelopes: epoch 1 for members 2..=6, then two rotations, so former
+    // members keep envelopes of the epochs they had.
+    let batch: Vec<_> = (2..=6)
+        .map(|n| envelope(r.id, 1, uid(n), n as u8))
+        .collect();
+    s.put_envelopes(&batch).await.unwrap();
+    for epoch in 1..=2u32 {
+        let v = s.get_room(r.id).await.unwrap().version;
+        let envs = [
+            envelope(r.id, epoch + 1, uid(1), 0x10),
+            envelope(r.id, epoch + 1, uid(4), 0x11),
+        ];
+        s.rotate_epoch(r.id, epoch, v, &envs, T0 + 50)
+            .await
+            .unwrap();
+    }
+
+    let want_bans: Vec<UserId> = [3u64, 5, 7, 9, 11, 13].map(uid).to_vec();
+    let mut want_codes: Vec<&str> = vec!["zeta", "alpha", "Ωmega", "beta-2", "beta", "A"];
+    want_codes.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let mut want_envs: Vec<(UserId, u32)> = vec![(uid(1), 1), (uid(1), 2), (uid(1), 3)];
+    want_envs.extend((2..=6).map(|n| (uid(n), 1)));
+    want_envs.extend([(uid(4), 2), (uid(4), 3)]);
+    want_envs.sort();
+
+    for limit in [1u32, 2, 5, 6, 7, 100] {
+        let mut bans: Vec<BanRecord> = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = s.list_bans(r.id, limit, cursor.as_ref()).await.unwrap();
+            assert!(page.items.len() <= limit as usize);
+            bans.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(
+            bans.iter().map(|b| b.user_id).collect::<Vec<_>>(),
+            want_bans,
+            "limit {limit}"
+        );
+        assert!(bans.iter().all(|b| b.room_id == r.id));
+        assert_eq!(bans[0].banned_at, T0 + 3);
+
+        let mut invites: Vec<InviteRecord> = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = s.list_invites(r.id, limit, cursor.as_ref()).await.unwrap();
+            invites.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let codes: Vec<&str> = invites.iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(codes, want_codes, "limit {limit}");
+        let beta = invites.iter().find(|i| i.code == "beta").unwrap();
+        assert_eq!(
+            (beta.uses, beta.expires_at, beta.created_by),
+            (2, T0 + 100, uid(1))
+        );
+
+        let mut envs: Vec<EnvelopeRecord> = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = s
+                .list_room_envelopes(r.id, limit, cursor.as_ref())
+                .await
+                .unwrap();
+            envs.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let keys: Vec<(UserId, u32)> = envs
+            .iter()
+            .map(|e| (e.envelope.member_id, e.envelope.epoch))
+            .collect();
+        assert_eq!(keys, want_envs, "limit {limit}");
+        assert_eq!(envs[3], batch[0], "the records are the stored ones");
+    }
+    // The other room's lists are its own.
+    let b = s.list_bans(other.id, 10, None).await.unwrap();
+    assert_eq!(b.items.len(), 1);
+    let i = s.list_invites(other.id, 10, None).await.unwrap();
+    assert_eq!(i.items.len(), 1);
+    assert_eq!(
+        s.list_room_envelopes(other.id, 10, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // A room without any: empty pages.
+    let plain = make_room(&s, 3, 5).await;
+    assert!(
+        s.list_bans(plain.id, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        s.list_invites(plain.id, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        s.list_room_envelopes(plain.id, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Errors.
+    assert_not_found(s.list_bans(rid(9), 10, None).await, "room");
+    assert_not_found(s.list_invites(rid(9), 10, None).await, "room");
+    assert_not_found(s.list_room_envelopes(rid(9), 10, None).await, "room");
+    let foreign = Cursor::user(CursorKind::Members, uid(3));
+    assert_invalid(s.list_bans(r.id, 10, Some(&foreign)).await);
+    assert_invalid(s.list_invites(r.id, 10, Some(&foreign)).await);
+    assert_invalid(s.list_room_envelopes(r.id, 10, Some(&foreign)).await);
+    assert_invalid(s.list_bans(r.id, 0, None).await);
+    assert_invalid(s.list_invites(r.id, MAX_LIMIT + 1, None).await);
+    assert_invalid(s.list_room_envelopes(r.id, 0, None).await);
+}
+
+/// A room's worth of records as another store holds them: version 7,
+/// epoch 3, rotation due, messages 1..=12 with a tombstone, former members'
+/// envelopes, a ban, invites.
+struct Dump {
+    users: Vec<UserRecord>,
+    room: RoomRecord,
+    members: Vec<MemberRecord>,
+    bans: Vec<BanRecord>,
+    invites: Vec<InviteRecord>,
+    envelopes: Vec<EnvelopeRecord>,
+    messages: Vec<MessageRecord>,
+    peers: Vec<crate::records::PeerRecord>,
+    audit: Vec<AuditRecord>,
+}
+
+fn dump() -> Dump {
+    let mut room = encrypted_room(1, uid(1), 5);
+    room.version = 7;
+    room.epoch = 3;
+    room.rotation_due = true;
+    room.last_seq = 12;
+    room.member_count = 99; // ignored
+    room.created_at = T0 + 1;
+    room.updated_at = T0 + 70;
+    room.password_hash = Some("$argon2id$imported".into());
+    let members = vec![
+        MemberRecord {
+            room_id: room.id,
+            user_id: uid(1),
+            role: Role::Owner,
+            join_epoch: 1,
+            joined_at: T0 + 1,
+        },
+        MemberRecord {
+            room_id: room.id,
+            user_id: uid(2),
+            role: Role::Admin,
+            join_epoch: 2,
+            joined_at: T0 + 20,
+        },
+        MemberRecord {
+            room_id: room.id,
+            user_id: uid(3),
+            role: Role::Member,
+            join_epoch: 3,
+            joined_at: T0 + 30,
+        },
+    ];
+    let mut envelopes = Vec::new();
+    for epoch in 1..=3u32 {
+        envelopes.push(envelope(room.id, epoch, uid(1), epoch as u8));
+        envelopes.push(envelope(room.id, epoch, uid(4), 0x40 + epoch as u8)); // a former member
+    }
+    let messages = (1..=12u64)
+        .map(|n| {
+            let mut m =
+                MessageRecord::from_new(room.id, n, sealed_message(n, uid(1 + n % 3), 3, 40));
+            if n == 5 {
+                m.tombstone();
+            }
+            m
+        })
+        .collect();
+    let audit = (1..=4u64)
+        .map(|n| AuditRecord {
+            id: format!("source-{n:03}"),
+            at: T0 + n,
+            actor_id: Some(uid(n)),
+            room_id: Some(room.id),
+            action: format!("imported.{n}"),
+            detail: "from another store".into(),
+        })
+        .collect();
+    Dump {
+        users: (1..=4).map(|n| user(n, &format!("User{n}"))).collect(),
+        members,
+        bans: vec![BanRecord {
+            room_id: room.id,
+            user_id: uid(4),
+            banned_at: T0 + 60,
+        }],
+        invites: vec![
+            invite(room.id, "imported", 2, T0 + 1000),
+            invite(room.id, "spent", 0, T0 + 9),
+        ],
+        envelopes,
+        messages,
+        peers: vec![
+            peer(1, PeerDirection::Inbound),
+            peer(2, PeerDirection::Discovered),
+        ],
+        audit,
+        room,
+    }
+}
+
+async fn import_all(s: &S, d: &Dump) -> Vec<ImportCount> {
+    vec![
+        s.import_users(&d.users).await.unwrap(),
+        s.import_rooms(std::slice::from_ref(&d.room)).await.unwrap(),
+        s.import_members(&d.members).await.unwrap(),
+        s.import_bans(&d.bans).await.unwrap(),
+        s.import_invites(&d.invites).await.unwrap(),
+        s.import_envelopes(&d.envelopes).await.unwrap(),
+        s.import_messages(&d.messages).await.unwrap(),
+        s.import_peers(&d.peers).await.unwrap(),
+        s.import_audit(&d.audit).await.unwrap(),
+    ]
+}
+
+/// Import: every record keeps its fields (seqs, version, epochs, times,
+/// tombstones); a second run finds everything present and changes
+/// nothing; the store then carries on from the imported state.
+pub async fn import_keeps_fields_and_is_idempotent(s: S) {
+    // An audit entry of the target's own comes first.
+    s.append_audit(&NewAudit {
+        at: T0,
+        actor_id: None,
+        room_id: Some(rid(1)),
+        action: "local".into(),
+        detail: String::new(),
+    })
+    .await
+    .unwrap();
+    let d = dump();
+    let counts = import_all(&s, &d).await;
+    assert_eq!(
+        counts,
+        [
+            fresh(4),
+            fresh(1),
+            fresh(3),
+            fresh(1),
+            fresh(2),
+            fresh(6),
+            fresh(12),
+            fresh(2),
+            fresh(4)
+        ]
+    );
+
+    for u in &d.users {
+        assert_eq!(&s.get_user(u.id).await.unwrap(), u);
+    }
+    assert_eq!(s.get_user_by_name("user3").await.unwrap().id, uid(3));
+    let room = s.get_room(d.room.id).await.unwrap();
+    assert_eq!(
+        room,
+        RoomRecord {
+            member_count: 3,
+            ..d.room.clone()
+        }
+    );
+    for m in &d.members {
+        assert_eq!(&s.get_member(m.room_id, m.user_id).await.unwrap(), m);
+    }
+    assert_eq!(
+        s.list_memberships(uid(2), 10, None).await.unwrap().items,
+        vec![d.members[1].clone()]
+    );
+    assert!(s.is_banned(d.room.id, uid(4)).await.unwrap());
+    assert_eq!(
+        s.list_bans(d.room.id, 10, None).await.unwrap().items,
+        d.bans
+    );
+    let invites = s.list_invites(d.room.id, 10, None).await.unwrap().items;
+    assert_eq!(invites, d.invites);
+    for e in &d.envelopes {
+        let got = s
+            .get_envelope(e.envelope.room_id, e.envelope.epoch, e.envelope.member_id)
+            .await
+            .unwrap();
+        assert_eq!(&got, e);
+    }
+    let page = s
+        .list_messages(d.room.id, MessageRange::After(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(page.messages, d.messages);
+    assert_eq!(page.last_seq, 12);
+    assert!(s.get_message(d.room.id, 5).await.unwrap().deleted);
+    let count = s.count_messages(d.room.id).await.unwrap();
+    assert_eq!((count.stored, count.dropped, count.last_seq), (12, 0, 12));
+    assert_eq!(s.get_peer(nid(1)).await.unwrap(), d.peers[0]);
+    let audit = s
+        .list_audit(&AuditQuery {
+            filter: AuditFilter::Room(rid(1)),
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap()
+        .items;
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "local",
+            "imported.1",
+            "imported.2",
+            "imported.3",
+            "imported.4"
+        ]
+    );
+    assert_eq!((audit[2].at, audit[2].actor_id), (T0 + 2, Some(uid(2))));
+
+    // A rerun: everything is present, nothing doubled.
+    let counts = import_all(&s, &d).await;
+    assert_eq!(
+        counts,
+        [
+            again(4),
+            again(1),
+            again(3),
+            again(1),
+            again(2),
+            again(6),
+            again(12),
+            again(2),
+            again(4)
+        ]
+    );
+    assert_eq!(s.get_room(d.room.id).await.unwrap().member_count, 3);
+    assert_eq!(s.count_messages(d.room.id).await.unwrap().stored, 12);
+    let all = s
+        .list_audit(&AuditQuery {
+            filter: AuditFilter::All,
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 5);
+
+    // The store carries on from the imported state.
+    let m = s
+        .append_message(d.room.id, &text_message(13, uid(1)))
+        .await
+        .unwrap();
+    assert_eq!(m.seq, 13);
+    assert_conflict(
+        s.update_room(d.room.id, 6, &RoomUpdate::default(), T0 + 80)
+            .await,
+        ConflictKind::Version,
+    );
+    let v8 = s
+        .update_room(d.room.id, 7, &RoomUpdate::default(), T0 + 80)
+        .await
+        .unwrap();
+    assert_eq!(v8.version, 8);
+    let (after, joined) = s
+        .add_member(d.room.id, &joiner(uid(5)), Some("imported"))
+        .await
+        .unwrap();
+    assert_eq!(after.member_count, 4);
+    assert_eq!(joined.join_epoch, 3);
+    assert_conflict(
+        s.add_member(d.room.id, &joiner(uid(6)), Some("spent"))
+            .await,
+        ConflictKind::InviteExpired,
+    );
+    let rotated = s
+        .rotate_epoch(
+            d.room.id,
+            3,
+            8,
+            &[envelope(d.room.id, 4, uid(1), 9)],
+            T0 + 90,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rotated.epoch, rotated.version, rotated.rotation_due),
+        (4, 9, false)
+    );
+    s.delete_room(d.room.id).await.unwrap();
+    assert!(
+        s.list_memberships(uid(2), 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// Import: an interrupted run completes; a present room raises its
+/// `last_seq`; the conflicts and refusals are typed.
+pub async fn import_resumes_and_refuses(s: S) {
+    let d = dump();
+    // The first run stopped after half the messages (and before the room's
+    // counter was raised, as a non-transactional backend may).
+    let mut low = d.room.clone();
+    low.last_seq = 0;
+    assert_eq!(s.import_rooms(&[low]).await.unwrap(), fresh(1));
+    s.import_users(&d.users).await.unwrap();
+    s.import_members(&d.members[..1]).await.unwrap();
+    assert_eq!(s.import_messages(&d.messages[..6]).await.unwrap(), fresh(6));
+    assert_eq!(s.get_room(d.room.id).await.unwrap().last_seq, 6);
+    // The rerun.
+    assert_eq!(
+        s.import_rooms(std::slice::from_ref(&d.room)).await.unwrap(),
+        again(1)
+    );
+    assert_eq!(s.get_room(d.room.id).await.unwrap().last_seq, 12);
+    assert_eq!(
+        s.import_members(&d.members).await.unwrap(),
+        ImportCount {
+            inserted: 2,
+            present: 1
+        }
+    );
+    assert_eq!(
+        s.import_messages(&d.messages).await.unwrap(),
+        ImportCount {
+            inserted: 6,
+            present: 6
+        }
+    );
+    let page = s
+        .list_messages(d.room.id, MessageRange::After(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(page.messages, d.messages);
+    assert_eq!(s.get_room(d.room.id).await.unwrap().member_count, 3);
+
+    // A room imported without its messages carries on after its last seq.
+    let mut bare = room(2, uid(1), 10);
+    bare.last_seq = 40;
+    s.import_rooms(&[bare.clone()]).await.unwrap();
+    assert_eq!(s.get_room(bare.id).await.unwrap().last_seq, 40);
+    assert_eq!(
+        s.append_message(bare.id, &text_message(1, uid(1)))
+            .await
+            .unwrap()
+            .seq,
+        41
+    );
+    assert_eq!(s.get_message(bare.id, 41).await.unwrap().id, mid(1));
+
+    // Refusals.
+    assert_conflict(
+        s.import_users(&[user(9, "USER1")]).await,
+        ConflictKind::UserName,
+    );
+    assert_not_found(s.get_user(uid(9)).await, "user");
+    let mut stray = d.members[1].clone();
+    stray.room_id = rid(9);
+    assert_not_found(s.import_members(&[stray]).await, "room");
+    let mut small = room(3, uid(1), 2);
+    small.last_seq = 0;
+    s.import_rooms(&[small.clone()]).await.unwrap();
+    let seats: Vec<MemberRecord> = (1..=3u64)
+        .map(|n| MemberRecord {
+            room_id: small.id,
+            user_id: uid(n),
+            role: Role::Member,
+            join_epoch: 0,
+            joined_at: T0,
+        })
+        .collect();
+    assert_conflict(s.import_members(&seats).await, ConflictKind::Capacity);
+    assert_eq!(s.get_room(small.id).await.unwrap().member_count, 2);
+    assert_conflict(
+        s.import_envelopes(&[envelope(d.room.id, 4, uid(1), 1)])
+            .await,
+        ConflictKind::Epoch,
+    );
+    let mut zero = d.messages[0].clone();
+    zero.seq = 0;
+    assert_invalid(s.import_messages(&[zero]).await);
+    let mut stray = d.messages[0].clone();
+    stray.room_id = rid(9);
+    assert_not_found(s.import_messages(&[stray]).await, "room");
+    let mut huge = d.room.clone();
+    huge.id = rid(5);
+    huge.version = u64::MAX;
+    assert_invalid(s.import_rooms(&[huge]).await);
+    assert_not_found(s.get_room(rid(5)).await, "room");
+    let mut nameless = d.audit[0].clone();
+    nameless.id = String::new();
+    assert_invalid(s.import_audit(&[nameless]).await);
+    // Empty batches are no-ops.
+    assert_eq!(
+        s.import_messages(&[]).await.unwrap(),
+        ImportCount::default()
+    );
+    assert_eq!(s.import_audit(&[]).await.unwrap(), ImportCount::default());
 }

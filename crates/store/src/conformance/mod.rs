@@ -99,6 +99,9 @@ macro_rules! conformance_tests {
             audit_append_and_list,
             unknown_room_is_not_found_everywhere,
             bad_limits_and_cursors_are_invalid,
+            export_lists_of_a_room,
+            import_keeps_fields_and_is_idempotent,
+            import_resumes_and_refuses,
         );
     };
 }

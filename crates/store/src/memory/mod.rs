@@ -18,7 +18,7 @@
 //! are `std::sync` locks held for short, synchronous sections only (never
 //! across an `.await`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
@@ -29,10 +29,10 @@ use peer_proto::{NodeId, RoomId, UserId};
 use crate::error::{ConflictKind, StoreError};
 use crate::query::{
     AuditFilter, AuditQuery, Cursor, CursorKind, MessagePage, MessageRange, Page, RoomFilter,
-    RoomQuery, UserQuery, check_i64, check_limit,
+    RoomQuery, UserQuery, check_i64, check_limit, decode_envelope_cursor, envelope_cursor,
 };
 use crate::records::{
-    AuditRecord, BanRecord, EnvelopeRecord, InviteRecord, MemberRecord, MessageCount,
+    AuditRecord, BanRecord, EnvelopeRecord, ImportCount, InviteRecord, MemberRecord, MessageCount,
     MessageRecord, NewAudit, NewMember, NewMessage, PeerRecord, Removal, RoomRecord, RoomUpdate,
     UserRecord,
 };
@@ -154,6 +154,30 @@ struct RoomState {
 struct AuditLog {
     next_id: u64,
     entries: VecDeque<(u64, AuditRecord)>,
+    /// The source ids of imported entries (`import_audit`).
+    imported: HashSet<String>,
+}
+
+impl AuditLog {
+    /// Appends an entry and drops the oldest past `max`.
+    fn push(&mut self, entry: &NewAudit, max: usize) -> AuditRecord {
+        self.next_id += 1;
+        let n = self.next_id;
+        // Fixed width so the text sorts like the number.
+        let record = AuditRecord {
+            id: format!("{n:020}"),
+            at: entry.at,
+            actor_id: entry.actor_id,
+            room_id: entry.room_id,
+            action: entry.action.clone(),
+            detail: entry.detail.clone(),
+        };
+        self.entries.push_back((n, record.clone()));
+        while self.entries.len() > max {
+            self.entries.pop_front();
+        }
+        record
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +245,50 @@ impl RoomState {
         let mut r = self.room.clone();
         r.member_count = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
         r
+    }
+
+    /// Drops the oldest messages past `cap`; seqs before the window count
+    /// as dropped.
+    fn trim(&mut self, cap: usize) {
+        while self.messages.len() > cap {
+            self.messages.pop_front();
+            self.first_seq += 1;
+        }
+        self.dropped = self.first_seq - 1;
+    }
+
+    /// Stores an imported message where it fits the dense window; false
+    /// when its seq is already accounted for.
+    fn import_message(&mut self, m: &MessageRecord, cap: usize) -> Result<bool, StoreError> {
+        let len = self.messages.len() as u64;
+        let end = self.first_seq + len;
+        let inserted = if len == 0 {
+            self.first_seq = m.seq;
+            self.messages.push_back(m.clone());
+            true
+        } else if m.seq == end {
+            self.messages.push_back(m.clone());
+            true
+        } else if m.seq + 1 == self.first_seq {
+            self.messages.push_front(m.clone());
+            self.first_seq = m.seq;
+            true
+        } else if m.seq < end {
+            // Held, or before the window (dropped by the cap).
+            false
+        } else {
+            return Err(StoreError::invalid(
+                "seq",
+                "the memory store keeps a room's messages without gaps: import them in seq order",
+            ));
+        };
+        self.room.last_seq = self.room.last_seq.max(m.seq);
+        self.trim(cap);
+        if self.messages.is_empty() {
+            self.first_seq = self.room.last_seq + 1;
+            self.dropped = self.room.last_seq;
+        }
+        Ok(inserted)
     }
 
     fn message_index(&self, seq: u64) -> Option<usize> {
@@ -757,15 +825,18 @@ impl Store for MemoryStore {
             check_i64("seq", seq)?;
             let record = MessageRecord::from_new(room_id, seq, message.clone());
             s.room.last_seq = seq;
-            s.messages.push_back(record.clone());
-            while s.messages.len() > cap {
-                s.messages.pop_front();
-                s.first_seq += 1;
-                s.dropped += 1;
+            if s.first_seq + s.messages.len() as u64 != seq {
+                // Only after an import that left seqs out: what is held
+                // stays dense by starting the window here.
+                s.messages.clear();
+                s.first_seq = seq;
             }
+            s.messages.push_back(record.clone());
+            s.trim(cap);
             if s.messages.is_empty() {
                 // A cap of 0 retains nothing: the window starts after seq.
                 s.first_seq = seq + 1;
+                s.dropped = seq;
             }
             Ok(record)
         })
@@ -869,23 +940,7 @@ impl Store for MemoryStore {
 
     async fn append_audit(&self, entry: &NewAudit) -> Result<AuditRecord, StoreError> {
         validate::audit(entry)?;
-        let mut log = lock(&self.audit);
-        log.next_id += 1;
-        let n = log.next_id;
-        // Fixed width so the text sorts like the number.
-        let record = AuditRecord {
-            id: format!("{n:020}"),
-            at: entry.at,
-            actor_id: entry.actor_id,
-            room_id: entry.room_id,
-            action: entry.action.clone(),
-            detail: entry.detail.clone(),
-        };
-        log.entries.push_back((n, record.clone()));
-        while log.entries.len() > self.config.max_audit_entries {
-            log.entries.pop_front();
-        }
-        Ok(record)
+        Ok(lock(&self.audit).push(entry, self.config.max_audit_entries))
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
@@ -907,6 +962,7 @@ impl Store for MemoryStore {
             .filter(|(_, r)| match query.filter {
                 AuditFilter::Room(room) => r.room_id == Some(room),
                 AuditFilter::Actor(user) => r.actor_id == Some(user),
+                AuditFilter::All => true,
             })
             .take(query.limit as usize + 1)
             .map(|(_, r)| r.clone())
@@ -914,6 +970,274 @@ impl Store for MemoryStore {
         Ok(Page::from_fetched(fetched, query.limit, |r| {
             Cursor::encode(CursorKind::Audit, r.id.as_bytes())
         }))
+    }
+
+    async fn list_bans(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<BanRecord>, StoreError> {
+        check_limit(limit)?;
+        let after = cursor
+            .map(|c| c.decode_user(CursorKind::Bans))
+            .transpose()?;
+        self.with_room(room_id, |s| {
+            let range = match after {
+                Some(a) => s
+                    .bans
+                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+                None => s.bans.range(..),
+            };
+            let fetched = range
+                .take(limit as usize + 1)
+                .map(|(_, b)| b.clone())
+                .collect();
+            Ok(Page::from_fetched(fetched, limit, |b| {
+                Cursor::user(CursorKind::Bans, b.user_id)
+            }))
+        })
+    }
+
+    async fn list_invites(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<InviteRecord>, StoreError> {
+        check_limit(limit)?;
+        let after = cursor.map(|c| c.decode(CursorKind::Invites)).transpose()?;
+        self.with_room(room_id, |s| {
+            let mut codes: Vec<&String> = s
+                .invites
+                .keys()
+                .filter(|c| after.as_deref().is_none_or(|a| c.as_bytes() > a))
+                .collect();
+            codes.sort_unstable();
+            let fetched = codes
+                .into_iter()
+                .take(limit as usize + 1)
+                .filter_map(|c| s.invites.get(c).cloned())
+                .collect();
+            Ok(Page::from_fetched(fetched, limit, |i| {
+                Cursor::encode(CursorKind::Invites, i.code.as_bytes())
+            }))
+        })
+    }
+
+    async fn list_room_envelopes(
+        &self,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<EnvelopeRecord>, StoreError> {
+        check_limit(limit)?;
+        let after = cursor.map(decode_envelope_cursor).transpose()?;
+        self.with_room(room_id, |s| {
+            let range = match after {
+                Some(a) => s
+                    .envelopes
+                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+                None => s.envelopes.range(..),
+            };
+            let fetched = range
+                .take(limit as usize + 1)
+                .map(|(_, e)| e.clone())
+                .collect();
+            Ok(Page::from_fetched(fetched, limit, envelope_cursor))
+        })
+    }
+
+    async fn import_users(&self, users: &[UserRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        let mut maps = self.write();
+        for user in users {
+            validate::user(user)?;
+            if maps.users.contains_key(&user.id) {
+                count.count(false);
+                continue;
+            }
+            let folded = fold_user_name(&user.name);
+            if maps.by_name.contains_key(&folded) {
+                return Err(StoreError::conflict(ConflictKind::UserName));
+            }
+            if maps.users.len() >= self.config.max_users {
+                return Err(StoreError::conflict(ConflictKind::StoreFull));
+            }
+            maps.by_name.insert(folded, user.id);
+            maps.users.insert(user.id, user.clone());
+            count.count(true);
+        }
+        Ok(count)
+    }
+
+    async fn import_rooms(&self, rooms: &[RoomRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        let mut maps = self.write();
+        for room in rooms {
+            validate::import_room(room)?;
+            if let Some(slot) = maps.rooms.get(&room.id) {
+                let mut state = lock(slot);
+                if state.room.last_seq < room.last_seq && state.messages.is_empty() {
+                    state.first_seq = room.last_seq + 1;
+                    state.dropped = room.last_seq;
+                }
+                state.room.last_seq = state.room.last_seq.max(room.last_seq);
+                count.count(false);
+                continue;
+            }
+            if maps.rooms.len() >= self.config.max_rooms {
+                return Err(StoreError::conflict(ConflictKind::StoreFull));
+            }
+            let mut record = room.clone();
+            record.member_count = 0;
+            let state = RoomState {
+                room: record,
+                deleted: false,
+                members: BTreeMap::new(),
+                bans: BTreeMap::new(),
+                invites: HashMap::new(),
+                envelopes: BTreeMap::new(),
+                messages: VecDeque::new(),
+                first_seq: room.last_seq + 1,
+                dropped: room.last_seq,
+            };
+            maps.rooms.insert(room.id, Arc::new(Mutex::new(state)));
+            count.count(true);
+        }
+        Ok(count)
+    }
+
+    async fn import_members(&self, members: &[MemberRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        for member in members {
+            validate::import_member(member)?;
+            let inserted = self.with_room(member.room_id, |s| {
+                if s.members.contains_key(&member.user_id) {
+                    return Ok(false);
+                }
+                if s.members.len() >= s.room.capacity as usize {
+                    return Err(StoreError::conflict(ConflictKind::Capacity));
+                }
+                s.members.insert(member.user_id, member.clone());
+                lock(&self.memberships).insert((member.user_id, member.room_id));
+                Ok(true)
+            })?;
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_bans(&self, bans: &[BanRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        for ban in bans {
+            validate::import_ban(ban)?;
+            let inserted = self.with_room(ban.room_id, |s| {
+                Ok(match s.bans.entry(ban.user_id) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(ban.clone());
+                        true
+                    }
+                    std::collections::btree_map::Entry::Occupied(_) => false,
+                })
+            })?;
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_invites(&self, invites: &[InviteRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        for invite in invites {
+            validate::invite(invite)?;
+            let inserted = self.with_room(invite.room_id, |s| {
+                Ok(match s.invites.entry(invite.code.clone()) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(invite.clone());
+                        true
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                })
+            })?;
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_envelopes(
+        &self,
+        envelopes: &[EnvelopeRecord],
+    ) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        for e in envelopes {
+            check_i64("stored_at", e.stored_at)?;
+            let inserted = self.with_room(e.envelope.room_id, |s| {
+                if e.envelope.epoch > s.room.epoch {
+                    return Err(StoreError::conflict(ConflictKind::Epoch));
+                }
+                let key = (e.envelope.member_id, e.envelope.epoch);
+                Ok(match s.envelopes.entry(key) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(e.clone());
+                        true
+                    }
+                    std::collections::btree_map::Entry::Occupied(_) => false,
+                })
+            })?;
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_messages(&self, messages: &[MessageRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        let cap = self.config.max_messages_per_room;
+        for m in messages {
+            validate::import_message(m)?;
+            let inserted = self.with_room(m.room_id, |s| s.import_message(m, cap))?;
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_peers(&self, peers: &[PeerRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        let mut known = lock(&self.peers);
+        for peer in peers {
+            validate::peer(peer)?;
+            let inserted = match known.entry(peer.node_id) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(peer.clone());
+                    true
+                }
+                std::collections::btree_map::Entry::Occupied(_) => false,
+            };
+            count.count(inserted);
+        }
+        Ok(count)
+    }
+
+    async fn import_audit(&self, entries: &[AuditRecord]) -> Result<ImportCount, StoreError> {
+        let mut count = ImportCount::default();
+        let mut log = lock(&self.audit);
+        for entry in entries {
+            validate::import_audit(entry)?;
+            if log.imported.contains(&entry.id) {
+                count.count(false);
+                continue;
+            }
+            let new = NewAudit {
+                at: entry.at,
+                actor_id: entry.actor_id,
+                room_id: entry.room_id,
+                action: entry.action.clone(),
+                detail: entry.detail.clone(),
+            };
+            log.push(&new, self.config.max_audit_entries);
+            log.imported.insert(entry.id.clone());
+            count.count(true);
+        }
+        Ok(count)
     }
 }
 

@@ -1,0 +1,239 @@
+//! peer-bench: measures peerd on loopback and prints each figure next to a
+//! baseline from the same run.
+//!
+//! ```text
+//! cargo build --release -p peerd -p peer-bench
+//! target/release/peer-bench            # the full run (several minutes)
+//! target/release/peer-bench --quick    # smaller sizes
+//! target/release/peer-bench --json     # one JSON document on stdout
+//! ```
+//!
+//! Each scenario starts its own peerd (`--ephemeral --discovery off`, on
+//! 127.0.0.1 with an OS-chosen port, with rate limits raised so the run
+//! measures work rather than refusals) and reads its CPU time and resident
+//! memory from `/proc`. `--url` points the run at a running node instead
+//! (add `--pid` for CPU and memory figures). Nothing leaves loopback unless
+//! `--url` says so.
+
+#![forbid(unsafe_code)]
+
+mod baseline;
+mod floor;
+mod procstat;
+mod report;
+mod scenarios;
+mod server;
+mod setup;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use peer_proto::api::Kex;
+
+use crate::report::{Machine, Report};
+use crate::scenarios::{Ctx, Sizes, Target};
+
+/// Benchmarks of peerd: handshakes, posts, fan-out, history and memory,
+/// each next to a baseline measured in the same run.
+#[derive(Debug, Parser)]
+#[command(version, after_help = EXAMPLES)]
+struct Args {
+    /// The peerd binary [default: `peerd` next to this binary]
+    #[arg(long, value_name = "PATH")]
+    peerd: Option<PathBuf>,
+    /// Measure the node at this URL instead of starting peerd (its rate
+    /// limits apply; raise them with peerd's --session-rate and
+    /// --handshake-rate)
+    #[arg(long, value_name = "URL", conflicts_with = "peerd")]
+    url: Option<String>,
+    /// The process id of the node at --url, for CPU and memory figures
+    #[arg(long, value_name = "PID", requires = "url")]
+    pid: Option<u32>,
+    /// Print one JSON document instead of the table
+    #[arg(long)]
+    json: bool,
+    /// Smaller sizes: a run of about a minute
+    #[arg(long)]
+    quick: bool,
+    /// Run only these scenarios
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    only: Vec<Scenario>,
+    /// The clients' handshake mode
+    #[arg(long, default_value = "ecdh")]
+    kex: KexArg,
+    /// Concurrent clients for handshakes and posts [default: 8]
+    #[arg(long, value_name = "N")]
+    clients: Option<usize>,
+    /// Posts measured [default: 20000; quick: 2000]
+    #[arg(long, value_name = "N")]
+    posts: Option<usize>,
+    /// Handshakes measured [default: 2000; quick: 300]
+    #[arg(long, value_name = "N")]
+    handshakes: Option<usize>,
+    /// Event-stream subscriber counts [default: 10,100,1000; quick: 10,100]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    subscribers: Vec<usize>,
+    /// Room sizes read from [default: 1000,1000000; quick: 1000,100000]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    history: Vec<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+const EXAMPLES: &str = "Examples:
+  peer-bench --quick
+  peer-bench --only posts,fanout --subscribers 100 --json
+  peer-bench --kex rsa --only handshakes,posts
+  peer-bench --url http://127.0.0.1:8080 --pid $(pidof peerd) --only posts";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The baseline HTTP server (started by the run itself)
+    #[command(hide = true)]
+    BaselineServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Handshakes,
+    Posts,
+    Fanout,
+    History,
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KexArg {
+    Ecdh,
+    Rsa,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("peer-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.command {
+        Some(Command::BaselineServer) => runtime.block_on(baseline::serve()),
+        None => runtime.block_on(run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sizes(args: &Args) -> Sizes {
+    let q = args.quick;
+    let pick = |given: Option<usize>, full: usize, quick: usize| {
+        given.unwrap_or(if q { quick } else { full })
+    };
+    let list = |given: &[usize], full: &[usize], quick: &[usize]| {
+        if !given.is_empty() {
+            given.to_vec()
+        } else if q {
+            quick.to_vec()
+        } else {
+            full.to_vec()
+        }
+    };
+    Sizes {
+        clients: pick(args.clients, 8, 8).max(1),
+        handshakes: pick(args.handshakes, 2000, 300),
+        posts: pick(args.posts, 20_000, 2000),
+        text_len: 200,
+        subscribers: list(&args.subscribers, &[10, 100, 1000], &[10, 100]),
+        posters: 2,
+        fanout_posts: if q { 50 } else { 100 },
+        history: list(&args.history, &[1000, 1_000_000], &[1000, 100_000]),
+        history_reads: if q { 500 } else { 2000 },
+        memory_sessions: if q { 200 } else { 500 },
+        memory_streams: if q { 200 } else { 500 },
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let target = match &args.url {
+        Some(url) => Target::Url(url.clone(), args.pid),
+        None => Target::Spawn(server::find_peerd(args.peerd.clone())?),
+    };
+    let mut ctx = Ctx {
+        target,
+        kex: match args.kex {
+            KexArg::Ecdh => Kex::EcdhP256,
+            KexArg::Rsa => Kex::RsaOaep,
+        },
+        sizes: sizes(&args),
+        report: Report {
+            machine: Machine::here(),
+            ..Report::default()
+        },
+        transport: None,
+    };
+    let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
+    let progress = |what: &str| {
+        if !args.json {
+            eprintln!("peer-bench: {what}");
+        }
+    };
+    if wanted(Scenario::Handshakes) {
+        progress("handshakes");
+        scenarios::handshakes::run(&mut ctx).await?;
+    }
+    if wanted(Scenario::Posts) {
+        progress("posts (and the hyper 200 baseline)");
+        scenarios::posts::run(&mut ctx).await?;
+    }
+    if wanted(Scenario::Fanout) {
+        for s in ctx.sizes.subscribers.clone() {
+            progress(&format!("fan-out to {s} event streams"));
+            scenarios::fanout::run(&mut ctx, s).await?;
+        }
+        if which("mosquitto").is_some() {
+            ctx.report.note(
+                "mosquitto is installed, but this version of peer-bench has no MQTT driver yet: \
+                 no mosquitto fan-out baseline",
+            );
+        } else {
+            ctx.report
+                .note("mosquitto is not installed: no mosquitto fan-out baseline");
+        }
+    }
+    if wanted(Scenario::History) {
+        for n in ctx.sizes.history.clone() {
+            progress(&format!("history in a room of {n} messages"));
+            scenarios::history::run(&mut ctx, n).await?;
+        }
+    }
+    if wanted(Scenario::Memory) {
+        progress("memory");
+        scenarios::memory::run(&mut ctx).await?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&ctx.report)?);
+    } else {
+        print!("{}", ctx.report.table());
+    }
+    Ok(())
+}
+
+/// The path of `program` on `PATH`, if it is there.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
