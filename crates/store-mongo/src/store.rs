@@ -400,6 +400,46 @@ impl MongoStore {
         }
     }
 
+    /// One page of a room's collection keyed by user (members, bans): the
+    /// documents after the cursor's user, in user id order (the unique
+    /// (room, user) index), `NotFound { "room" }` for an unknown room.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn page_by_user<T>(
+        &self,
+        collection: &Collection<Document>,
+        room_id: RoomId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+        kind: CursorKind,
+        decode: impl Fn(&Document) -> Result<T, StoreError>,
+        user_of: impl Fn(&T) -> UserId,
+    ) -> Result<Page<T>, StoreError> {
+        check_limit(limit)?;
+        let after = cursor.map(|c| c.decode_user(kind)).transpose()?;
+        let mut filter = room_key(room_id);
+        if let Some(a) = after {
+            filter.insert("user_id", doc! { "$gt": bin(a.as_bytes()) });
+        }
+        self.bounded(async {
+            self.require_room(room_id).await?;
+            let docs = collect(
+                collection
+                    .find(filter)
+                    .sort(doc! { "room_id": 1, "user_id": 1 })
+                    .limit(i64::from(limit) + 1)
+                    .await
+                    .map_err(map_err)?,
+            )
+            .await
+            .map_err(map_err)?;
+            let items = docs.iter().map(&decode).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_fetched(items, limit, |v| {
+                Cursor::user(kind, user_of(v))
+            }))
+        })
+        .await
+    }
+
     /// The room's last seq, or `NotFound { "room" }` (no counter).
     async fn last_seq(&self, id: RoomId) -> Result<u64, StoreError> {
         let d = self
@@ -1036,17 +1076,7 @@ impl Store for MongoStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>, StoreError> {
-        check_limit(query.limit)?;
-        let prefix = query
-            .name_prefix
-            .as_deref()
-            .map(fold_user_name)
-            .unwrap_or_default();
-        let after = query
-            .cursor
-            .as_ref()
-            .map(|c| c.decode_text(CursorKind::Users))
-            .transpose()?;
+        let (prefix, after) = query.folded()?;
         let filter = match &after {
             Some(a) if a.as_str() >= prefix.as_str() => doc! { "name_folded": { "$gt": a } },
             _ => doc! { "name_folded": { "$gte": &prefix } },
@@ -1361,34 +1391,15 @@ impl Store for MongoStore {
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<Page<MemberRecord>, StoreError> {
-        check_limit(limit)?;
-        let after = cursor
-            .map(|c| c.decode_user(CursorKind::Members))
-            .transpose()?;
-        let mut filter = room_key(room_id);
-        if let Some(a) = after {
-            filter.insert("user_id", doc! { "$gt": bin(a.as_bytes()) });
-        }
-        self.bounded(async {
-            self.require_room(room_id).await?;
-            let docs = collect(
-                self.members
-                    .find(filter)
-                    .sort(doc! { "room_id": 1, "user_id": 1 })
-                    .limit(i64::from(limit) + 1)
-                    .await
-                    .map_err(map_err)?,
-            )
-            .await
-            .map_err(map_err)?;
-            let members = docs
-                .iter()
-                .map(codec::member_of)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_fetched(members, limit, |m| {
-                Cursor::user(CursorKind::Members, m.user_id)
-            }))
-        })
+        self.page_by_user(
+            &self.members,
+            room_id,
+            limit,
+            cursor,
+            CursorKind::Members,
+            codec::member_of,
+            |m| m.user_id,
+        )
         .await
     }
 

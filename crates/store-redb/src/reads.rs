@@ -57,17 +57,7 @@ pub(crate) fn list_users(
     txn: &ReadTransaction,
     query: &UserQuery,
 ) -> Result<Page<UserRecord>, StoreError> {
-    check_limit(query.limit)?;
-    let prefix = query
-        .name_prefix
-        .as_deref()
-        .map(fold_user_name)
-        .unwrap_or_default();
-    let after = query
-        .cursor
-        .as_ref()
-        .map(|c| c.decode_text(CursorKind::Users))
-        .transpose()?;
+    let (prefix, after) = query.folded()?;
     let start = match &after {
         Some(a) if a.as_str() >= prefix.as_str() => Bound::Excluded(a.as_bytes()),
         _ => Bound::Included(prefix.as_bytes()),

@@ -163,6 +163,26 @@ pub struct UserQuery {
     pub cursor: Option<Cursor>,
 }
 
+impl UserQuery {
+    /// What every backend needs to run this query, checked: the folded
+    /// name prefix (empty for none) and the folded name the cursor points
+    /// after. `Invalid` for a bad limit or a cursor of another listing.
+    pub fn folded(&self) -> Result<(String, Option<String>), StoreError> {
+        check_limit(self.limit)?;
+        let prefix = self
+            .name_prefix
+            .as_deref()
+            .map(peer_proto::limits::fold_user_name)
+            .unwrap_or_default();
+        let after = self
+            .cursor
+            .as_ref()
+            .map(|c| c.decode_text(CursorKind::Users))
+            .transpose()?;
+        Ok((prefix, after))
+    }
+}
+
 /// Which rooms `list_rooms` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomFilter {

@@ -99,41 +99,23 @@ impl MongoStore {
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<Page<BanRecord>, StoreError> {
-        check_limit(limit)?;
-        let after = cursor
-            .map(|c| c.decode_user(CursorKind::Bans))
-            .transpose()?;
-        let mut filter = room_key(room_id);
-        if let Some(a) = after {
-            filter.insert("user_id", doc! { "$gt": bin(a.as_bytes()) });
-        }
-        self.bounded(async {
-            self.require_room(room_id).await?;
-            let docs = collect(
-                self.bans
-                    .find(filter)
-                    .sort(doc! { "room_id": 1, "user_id": 1 })
-                    .limit(i64::from(limit) + 1)
-                    .await
-                    .map_err(map_err)?,
-            )
-            .await
-            .map_err(map_err)?;
-            let bans = docs
-                .iter()
-                .map(|d| {
-                    let r = codec::Reader::new(d, "bans");
-                    Ok(BanRecord {
-                        room_id: RoomId::from_bytes(r.id16("room_id")?),
-                        user_id: UserId::from_bytes(r.id16("user_id")?),
-                        banned_at: r.u64("banned_at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(Page::from_fetched(bans, limit, |b| {
-                Cursor::user(CursorKind::Bans, b.user_id)
-            }))
-        })
+        let ban_of = |d: &Document| {
+            let r = codec::Reader::new(d, "bans");
+            Ok(BanRecord {
+                room_id: RoomId::from_bytes(r.id16("room_id")?),
+                user_id: UserId::from_bytes(r.id16("user_id")?),
+                banned_at: r.u64("banned_at")?,
+            })
+        };
+        self.page_by_user(
+            &self.bans,
+            room_id,
+            limit,
+            cursor,
+            CursorKind::Bans,
+            ban_of,
+            |b| b.user_id,
+        )
         .await
     }
 

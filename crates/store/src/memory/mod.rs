@@ -345,17 +345,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>, StoreError> {
-        check_limit(query.limit)?;
-        let prefix = query
-            .name_prefix
-            .as_deref()
-            .map(fold_user_name)
-            .unwrap_or_default();
-        let after = query
-            .cursor
-            .as_ref()
-            .map(|c| c.decode_text(CursorKind::Users))
-            .transpose()?;
+        let (prefix, after) = query.folded()?;
         let maps = self.read();
         let range = match &after {
             Some(a) => maps
@@ -571,19 +561,13 @@ impl Store for MemoryStore {
             .map(|c| c.decode_user(CursorKind::Members))
             .transpose()?;
         self.with_room(room_id, |s| {
-            let range = match after {
-                Some(a) => s
-                    .members
-                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-                None => s.members.range(..),
-            };
-            let fetched = range
-                .take(limit as usize + 1)
-                .map(|(_, m)| m.clone())
-                .collect();
-            Ok(Page::from_fetched(fetched, limit, |m| {
-                Cursor::user(CursorKind::Members, m.user_id)
-            }))
+            Ok(page_by_user(
+                &s.members,
+                after,
+                limit,
+                CursorKind::Members,
+                |m| m.user_id,
+            ))
         })
     }
 
@@ -983,18 +967,8 @@ impl Store for MemoryStore {
             .map(|c| c.decode_user(CursorKind::Bans))
             .transpose()?;
         self.with_room(room_id, |s| {
-            let range = match after {
-                Some(a) => s
-                    .bans
-                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-                None => s.bans.range(..),
-            };
-            let fetched = range
-                .take(limit as usize + 1)
-                .map(|(_, b)| b.clone())
-                .collect();
-            Ok(Page::from_fetched(fetched, limit, |b| {
-                Cursor::user(CursorKind::Bans, b.user_id)
+            Ok(page_by_user(&s.bans, after, limit, CursorKind::Bans, |b| {
+                b.user_id
             }))
         })
     }
@@ -1251,4 +1225,24 @@ fn check_invite(s: &RoomState, code: &str, now: u64) -> Result<(), StoreError> {
         return Err(StoreError::conflict(ConflictKind::InviteUsedUp));
     }
     Ok(())
+}
+
+/// One page of a room's table keyed by user (members, bans): the entries
+/// after `after`, in user id order, O(log n + limit).
+fn page_by_user<V: Clone>(
+    table: &BTreeMap<UserId, V>,
+    after: Option<UserId>,
+    limit: u32,
+    kind: CursorKind,
+    user_of: impl Fn(&V) -> UserId,
+) -> Page<V> {
+    let range = match after {
+        Some(a) => table.range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+        None => table.range(..),
+    };
+    let fetched = range
+        .take(limit as usize + 1)
+        .map(|(_, v)| v.clone())
+        .collect();
+    Page::from_fetched(fetched, limit, |v| Cursor::user(kind, user_of(v)))
 }
