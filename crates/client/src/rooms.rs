@@ -259,6 +259,7 @@ impl Client {
             &PostKeys {
                 epoch,
                 envelopes: vec![envelope],
+                rotate: false,
             },
         )
         .await
@@ -272,7 +273,7 @@ impl Client {
     /// `conflict`): read the room again and retry.
     ///
     /// If another owner or admin rotated to the same epoch first, the node
-    /// takes this request for a distribution of that epoch and keeps the
+    /// refuses this rotation (it is sent with `rotate` set) and keeps the
     /// other manager's key: the answer has [`KeysPosted::rotated`] false,
     /// and this client keeps no key of its own for that epoch (it fetches
     /// the winner's envelope when it needs it).
@@ -303,13 +304,36 @@ impl Client {
                 &key,
             )?);
         }
-        let posted = self.post_keys(room, &PostKeys { epoch, envelopes }).await?;
-        if posted.rotated {
-            self.inner.keyring.insert(room, epoch, key);
-        } else {
-            tracing::debug!(%room, epoch, "another manager rotated to this epoch first");
+        let req = PostKeys {
+            epoch,
+            envelopes,
+            rotate: true,
+        };
+        match self.post_keys(room, &req).await {
+            Ok(posted) => {
+                if posted.rotated {
+                    self.inner.keyring.insert(room, epoch, key);
+                }
+                Ok(posted)
+            }
+            Err(e) if e.code() == Some(ErrorCode::Conflict) => {
+                // Either another manager rotated to this epoch first (then
+                // its key stands, and this one is dropped unused), or the
+                // room changed under this rotation (retry from a new read).
+                let now = self.get_room(room).await?;
+                if now.epoch >= epoch {
+                    tracing::debug!(%room, epoch, "another manager rotated to this epoch first");
+                    Ok(KeysPosted {
+                        current_epoch: now.epoch,
+                        stored: 0,
+                        rotated: false,
+                    })
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
         }
-        Ok(posted)
     }
 
     /// Hands the room's current key to every current member except this
@@ -350,7 +374,16 @@ impl Client {
                     &key,
                 )?);
             }
-            let posted = self.post_keys(room, &PostKeys { epoch, envelopes }).await?;
+            let posted = self
+                .post_keys(
+                    room,
+                    &PostKeys {
+                        epoch,
+                        envelopes,
+                        rotate: false,
+                    },
+                )
+                .await?;
             total = Some(match total {
                 None => posted,
                 Some(t) => KeysPosted {

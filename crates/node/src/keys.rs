@@ -70,7 +70,9 @@ impl Node {
     /// `POST /api/v1/rooms/{id}/keys` (owner or admin): with `epoch` equal
     /// to the room's, hands the current key to members who lack it; with
     /// `epoch` one above, rotates, and then the envelopes must cover every
-    /// current member exactly once.
+    /// current member exactly once. With `rotate` set, an `epoch` equal to
+    /// the room's (someone rotated first) is a `conflict`, never a
+    /// distribution.
     pub async fn post_keys(
         &self,
         caller: &Caller,
@@ -90,7 +92,17 @@ impl Node {
         if !room.encrypted {
             return Err(NodeError::forbidden("an unencrypted room has no keys"));
         }
-        let rotating = if req.epoch == room.epoch {
+        let rotating = if req.epoch == room.epoch && req.rotate {
+            // Another manager rotated to this epoch first: these envelopes
+            // wrap a key nobody else has, so they must not be stored.
+            return Err(NodeError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the room was rotated to epoch {} meanwhile; read it again",
+                    room.epoch
+                ),
+            ));
+        } else if req.epoch == room.epoch {
             false
         } else if Some(req.epoch) == room.epoch.checked_add(1) {
             true

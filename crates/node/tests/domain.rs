@@ -158,6 +158,7 @@ impl World {
                 PostKeys {
                     epoch,
                     envelopes: vec![env],
+                    rotate: false,
                 },
             )
             .await
@@ -1021,6 +1022,7 @@ async fn key_lifecycle_and_the_removal_rule() {
     let post = |envelopes| PostKeys {
         epoch: 2,
         envelopes,
+        rotate: true,
     };
     assert_eq!(
         code(w.node.post_keys(&a, room, post(vec![env(alice())])).await),
@@ -1053,6 +1055,7 @@ async fn key_lifecycle_and_the_removal_rule() {
     let bad_epoch = PostKeys {
         epoch: 3,
         envelopes: vec![env(alice())],
+        rotate: true,
     };
     assert_eq!(
         code(w.node.post_keys(&a, room, bad_epoch).await),
@@ -1066,6 +1069,34 @@ async fn key_lifecycle_and_the_removal_rule() {
     assert!(done.rotated);
     assert_eq!(done.current_epoch, 2);
     assert!(!w.node.get_room(&a, room).await.unwrap().rotation_due);
+
+    // A second manager's rotation to the same epoch, arriving late, is a
+    // conflict: its key (which nobody else has) is not stored for anyone.
+    let late_key = RoomKey::generate(&mut rng());
+    let late = |to: &IdentityKey| {
+        wrap_envelope(&mut rng(), alice(), room, 2, to.public(), &late_key).unwrap()
+    };
+    let stored_before = w.node.get_keys(&b, room).await.unwrap().envelopes;
+    assert_eq!(
+        code(
+            w.node
+                .post_keys(
+                    &a,
+                    room,
+                    PostKeys {
+                        epoch: 2,
+                        envelopes: vec![late(alice()), late(bob())],
+                        rotate: true,
+                    },
+                )
+                .await
+        ),
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        w.node.get_keys(&b, room).await.unwrap().envelopes,
+        stored_before
+    );
 
     // Old epoch refused, new one accepted; carol's old key cannot read it.
     assert_eq!(

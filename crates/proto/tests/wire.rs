@@ -353,8 +353,17 @@ fn keys() {
         &PostKeys {
             epoch: 3,
             envelopes: vec![envelope()],
+            rotate: false,
         },
         json!({"epoch": 3, "envelopes": [envelope_json()]}),
+    );
+    pin(
+        &PostKeys {
+            epoch: 4,
+            envelopes: vec![envelope()],
+            rotate: true,
+        },
+        json!({"epoch": 4, "envelopes": [envelope_json()], "rotate": true}),
     );
     pin(
         &KeysPosted {

@@ -286,6 +286,11 @@ pub struct PostKeys {
     pub epoch: u32,
     /// The envelopes.
     pub envelopes: Vec<Envelope>,
+    /// This is meant as a rotation: if the room is already at `epoch`
+    /// (another manager rotated first), refuse with `conflict` instead of
+    /// taking the envelopes as a distribution of the other manager's key.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub rotate: bool,
 }
 
 /// The result of posting keys.
