@@ -17,8 +17,8 @@
 //! | [`ids`] | id newtypes from path segments | what parses displays as the same text |
 //! | [`http_request`] | a whole node behind its HTTP server | no 500, an answer or a clean close, still healthy after |
 //!
-//! The node's settings file is checked by a property test in peerd itself
-//! (it lives in the binary).
+//! The node's settings file is decoded inside the peerd binary; its
+//! property tests live there (`bins/peerd/src/config/file.rs`).
 
 #![forbid(unsafe_code)]
 

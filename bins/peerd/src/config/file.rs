@@ -84,6 +84,72 @@ mod tests {
         assert!(err.contains("expected IP:PORT"), "{err}");
     }
 
+    /// Every key, with values good and bad, in any combination, order and
+    /// duplication, cut anywhere: parsing and then validating never panics,
+    /// and refusals name a key, a line or the file.
+    mod properties {
+        use proptest::prelude::*;
+
+        use crate::config::layer::KEYS;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[ -~]{0,24}".prop_map(|s| format!("{s:?}")),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                Just("\"127.0.0.1:0\"".to_owned()),
+                Just("\"mongodb\"".to_owned()),
+                Just("[1, 2]".to_owned()),
+                Just("{ a = 1 }".to_owned()),
+                Just("4294967296".to_owned()),
+                Just("\"\\u0000\"".to_owned()),
+            ]
+        }
+
+        fn file() -> impl Strategy<Value = String> {
+            let line =
+                (prop::sample::select(KEYS), value()).prop_map(|(k, v)| format!("{k} = {v}\n"));
+            (
+                prop::collection::vec(line, 0..12),
+                any::<prop::sample::Index>(),
+            )
+                .prop_map(|(lines, cut)| {
+                    let text: String = lines.concat();
+                    // Cut at a char boundary somewhere, or keep it whole.
+                    let at = cut.index(text.len() + 1);
+                    let at = (0..=at)
+                        .rev()
+                        .find(|&i| text.is_char_boundary(i))
+                        .unwrap_or(0);
+                    text[..at].to_owned()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_parses_or_is_refused(text in "\\PC{0,200}") {
+                let _ = super::parse(&text);
+            }
+
+            #[test]
+            fn any_settings_file_loads_or_is_refused_with_a_reason(text in file()) {
+                let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+                std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+                let path = f.path().to_str().unwrap().to_owned();
+                let vars = [("HOME".into(), "/home/op".into())];
+                if let Err(e) = crate::config::load(["peerd", "--config", &path], &vars) {
+                    let message = match e {
+                        crate::config::LoadError::Clap(e) => e.error.to_string(),
+                        crate::config::LoadError::Usage(e) => e.to_string(),
+                    };
+                    prop_assert!(!message.trim().is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn missing_file_is_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
