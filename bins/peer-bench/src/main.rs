@@ -124,7 +124,14 @@ fn main() -> ExitCode {
     };
     let result = match args.command {
         Some(Command::BaselineServer) => runtime.block_on(baseline::serve()),
-        None => runtime.block_on(run(args)),
+        // Ctrl-C drops the run, and with it every peerd it started (they
+        // are killed on drop), instead of leaving them behind.
+        None => runtime.block_on(async {
+            tokio::select! {
+                r = run(args) => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
