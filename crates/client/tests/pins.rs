@@ -76,7 +76,7 @@ async fn first_use_pins_and_a_changed_key_is_a_hard_error() {
     // The same node id pinned with another key hash (at another URL).
     let mut hash = *keys::node().public().spki_hash();
     hash[31] ^= 1;
-    let tampered = format!("http://10.9.9.9:1 {} {}\n", node_id, encode_b64(&hash));
+    let tampered = format!("http://192.0.2.9:1 {} {}\n", node_id, encode_b64(&hash));
     std::fs::write(&path, &tampered).unwrap();
     assert!(matches!(
         Client::connect_with_pin_file(

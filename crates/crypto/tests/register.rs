@@ -82,7 +82,7 @@ fn peer_registration_and_leave() {
         main,
         "f1",
         "default",
-        "http://10.0.0.2:8080",
+        "http://192.0.2.2:8080",
         NOW,
     )
     .unwrap();

@@ -45,8 +45,8 @@ mod tests {
         assert_eq!(url(bound, None, None), "http://127.0.0.1:9000");
         let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
         assert_eq!(
-            url(any, Some(Ipv4Addr::new(10, 1, 2, 3)), None),
-            "http://10.1.2.3:9000"
+            url(any, Some(Ipv4Addr::new(192, 0, 2, 3)), None),
+            "http://192.0.2.3:9000"
         );
         // Towards loopback, the route's source is loopback.
         assert_eq!(

@@ -382,7 +382,7 @@ async fn registrations_are_checked() {
     assert!(resp.text().contains("replayed_nonce"), "{}", resp.text());
     let resp = post(&register("other", "http://127.0.0.1:9", now)).await;
     assert_eq!(resp.status, 403, "{}", resp.text());
-    let resp = post(&register("lab", "http://10.9.9.9:9", now)).await;
+    let resp = post(&register("lab", "http://192.0.2.9:9", now)).await;
     assert_eq!(
         resp.status,
         403,

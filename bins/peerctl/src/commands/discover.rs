@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_group_must_be_multicast() {
-        let e = config(None, Some("10.0.0.1:47777".parse().unwrap())).unwrap_err();
+        let e = config(None, Some("192.0.2.1:47777".parse().unwrap())).unwrap_err();
         assert!(e.to_string().contains("not a multicast group"), "{e}");
     }
 }

@@ -197,16 +197,16 @@ mod tests {
             "239.255.1.2:4000".parse::<MulticastGroup>(),
             Ok(MulticastGroup("239.255.1.2:4000".parse().unwrap()))
         );
-        for bad in ["10.0.0.1:4000", "239.255.1.2", "239.255.1.2:0", "x"] {
+        for bad in ["192.0.2.1:4000", "239.255.1.2", "239.255.1.2:0", "x"] {
             assert!(bad.parse::<MulticastGroup>().is_err(), "{bad}");
         }
         assert_eq!("auto".parse::<JoinSpec>(), Ok(JoinSpec::Auto));
         assert_eq!("none".parse::<JoinSpec>(), Ok(JoinSpec::None));
         assert_eq!(
-            "http://10.0.0.5:8080".parse::<JoinSpec>(),
-            Ok(JoinSpec::Url("http://10.0.0.5:8080".into()))
+            "http://192.0.2.5:8080".parse::<JoinSpec>(),
+            Ok(JoinSpec::Url("http://192.0.2.5:8080".into()))
         );
-        for bad in ["", "maybe", "https://10.0.0.5", "10.0.0.5:8080"] {
+        for bad in ["", "maybe", "https://192.0.2.5", "192.0.2.5:8080"] {
             assert!(bad.parse::<JoinSpec>().is_err(), "{bad}");
         }
     }

@@ -246,7 +246,7 @@ fn discovery_settings_are_checked() {
             "needs discovery",
         ),
         (
-            &["--discovery-group", "10.0.0.1:4000", "--discovery", "on"][..],
+            &["--discovery-group", "192.0.2.1:4000", "--discovery", "on"][..],
             "not a multicast group",
         ),
         (
@@ -282,7 +282,9 @@ impl Lan {
         );
     }
 
-    /// Namespaces `pgN-a`, `pgN-b` with 10.77.N.1 and .2, the bridge .254.
+    /// Namespaces `pgN-a`, `pgN-b` with 198.18.N.1 and .2, the bridge .254
+    /// (198.18.0.0/15 is reserved for benchmarking, so it never clashes
+    /// with a real network of the machine).
     fn new(subnet: u8) -> Lan {
         let tag = format!("pg{}{subnet}", std::process::id() % 10_000);
         let bridge = format!("{tag}br");
@@ -302,7 +304,7 @@ impl Lan {
         Lan::ip(&[
             "addr",
             "add",
-            &format!("10.77.{subnet}.254/24"),
+            &format!("198.18.{subnet}.254/24"),
             "dev",
             &bridge,
         ]);
@@ -319,7 +321,7 @@ impl Lan {
             Lan::ip(&["link", "set", &inside, "netns", &ns]);
             Lan::ip(&["link", "set", &outside, "master", &bridge]);
             Lan::ip(&["link", "set", &outside, "up"]);
-            let addr = format!("10.77.{subnet}.{}/24", i + 1);
+            let addr = format!("198.18.{subnet}.{}/24", i + 1);
             Lan::ip(&["-n", &ns, "addr", "add", &addr, "dev", &inside]);
             Lan::ip(&["-n", &ns, "link", "set", &inside, "up"]);
             Lan::ip(&["-n", &ns, "link", "set", "lo", "up"]);
@@ -369,7 +371,7 @@ fn two_hosts_on_a_lan_find_each_other_by_multicast() {
     let lan = Lan::new(subnet);
     let group = unique_group();
     let start_in = |i: usize, name: &str| {
-        let ip = format!("10.77.{subnet}.{}", i + 1);
+        let ip = format!("198.18.{subnet}.{}", i + 1);
         let env = Env::new().in_netns(&lan.names[i]);
         let p = env.start(&[
             "--ephemeral",

@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn answers_are_limited_per_source_and_in_all() {
         let mut g = AnswerGate::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..MAX_ANSWERS_PER_SOURCE {
             assert!(g.admit(a, 7));
         }
