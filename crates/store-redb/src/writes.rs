@@ -517,16 +517,14 @@ pub(crate) fn import_users(
     t: &mut WriteTables<'_>,
     users: &[UserRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for u in users {
+    ImportCount::each(users, |u| {
         validate::user(u)?;
         let present = exists(&t.users, u.id.as_bytes())?;
         if !present {
             create_user(t, u)?;
         }
-        count.count(!present);
-    }
-    Ok(count)
+        Ok(!present)
+    })
 }
 
 pub(crate) fn import_rooms(
@@ -584,8 +582,7 @@ pub(crate) fn import_bans(
     t: &mut WriteTables<'_>,
     bans: &[BanRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for b in bans {
+    ImportCount::each(bans, |b| {
         validate::import_ban(b)?;
         room_v(&t.rooms, b.room_id.as_bytes())?;
         let key = pair(b.room_id.as_bytes(), b.user_id.as_bytes());
@@ -599,17 +596,15 @@ pub(crate) fn import_bans(
                 },
             )?;
         }
-        count.count(!present);
-    }
-    Ok(count)
+        Ok(!present)
+    })
 }
 
 pub(crate) fn import_invites(
     t: &mut WriteTables<'_>,
     invites: &[InviteRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for i in invites {
+    ImportCount::each(invites, |i| {
         validate::invite(i)?;
         room_v(&t.rooms, i.room_id.as_bytes())?;
         let key = tables::invite(i.room_id.as_bytes(), &i.code);
@@ -617,33 +612,29 @@ pub(crate) fn import_invites(
         if !present {
             put_v(&mut t.invites, &key, &InviteV::from_record(i))?;
         }
-        count.count(!present);
-    }
-    Ok(count)
+        Ok(!present)
+    })
 }
 
 pub(crate) fn import_envelopes(
     t: &mut WriteTables<'_>,
     envelopes: &[EnvelopeRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for e in envelopes {
+    ImportCount::each(envelopes, |e| {
         check_i64("stored_at", e.stored_at)?;
         let v = room_v(&t.rooms, e.envelope.room_id.as_bytes())?;
         if e.envelope.epoch > v.epoch {
             return Err(StoreError::conflict(ConflictKind::Epoch));
         }
-        count.count(put_new_envelopes(t, std::slice::from_ref(e))? == 1);
-    }
-    Ok(count)
+        Ok(put_new_envelopes(t, std::slice::from_ref(e))? == 1)
+    })
 }
 
 pub(crate) fn import_messages(
     t: &mut WriteTables<'_>,
     messages: &[MessageRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for m in messages {
+    ImportCount::each(messages, |m| {
         validate::import_message(m)?;
         let room = m.room_id.to_bytes();
         let mut v = room_v(&t.rooms, &room)?;
@@ -657,25 +648,22 @@ pub(crate) fn import_messages(
             v.last_seq = v.last_seq.max(m.seq);
             put_v(&mut t.rooms, &room, &v)?;
         }
-        count.count(!present);
-    }
-    Ok(count)
+        Ok(!present)
+    })
 }
 
 pub(crate) fn import_peers(
     t: &mut WriteTables<'_>,
     peers: &[PeerRecord],
 ) -> Result<ImportCount, StoreError> {
-    let mut count = ImportCount::default();
-    for p in peers {
+    ImportCount::each(peers, |p| {
         validate::peer(p)?;
         let present = exists(&t.peers, p.node_id.as_bytes())?;
         if !present {
             upsert_peer(t, p)?;
         }
-        count.count(!present);
-    }
-    Ok(count)
+        Ok(!present)
+    })
 }
 
 pub(crate) fn import_audit(

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use peer_proto::api::{JoinRule, Role, Visibility};
 use peer_proto::{MessageId, RoomId, UserId};
-use peer_store::{MemberRecord, MessageRange, NewMessage, RoomRecord, Store, StoreError};
+use peer_store::conformance as fixtures;
+use peer_store::{MessageRange, NewMessage, RoomRecord, Store, StoreError};
 use peer_store_redb::{RedbConfig, RedbStore};
 
 const CHILD_VAR: &str = "PEER_REDB_CRASH_FILE";
@@ -67,29 +67,9 @@ fn child(path: &Path) {
         let store = Arc::new(RedbStore::open_async(RedbConfig::new(path)).await.unwrap());
         let room = RoomRecord {
             id: room_id(),
-            name: "crash".into(),
-            topic: String::new(),
-            visibility: Visibility::Public,
-            join_rule: JoinRule::Open,
-            password_hash: None,
-            capacity: 10,
-            encrypted: false,
-            owner_id: owner(),
-            epoch: 0,
-            rotation_due: false,
-            member_count: 0,
-            last_seq: 0,
-            created_at: 1_700_000_000,
-            updated_at: 1_700_000_000,
-            version: 0,
+            ..fixtures::room(1, owner(), 10)
         };
-        let member = MemberRecord {
-            room_id: room.id,
-            user_id: owner(),
-            role: Role::Owner,
-            join_epoch: 0,
-            joined_at: 1_700_000_000,
-        };
+        let member = fixtures::owner_of(&room);
         match store.create_room(&room, &member, None).await {
             Ok(_) | Err(StoreError::Conflict { .. }) => {}
             Err(e) => panic!("{e}"),

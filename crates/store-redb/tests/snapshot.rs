@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use peer_proto::api::{JoinRule, Role, Visibility};
 use peer_proto::{MessageId, RoomId, UserId};
+use peer_store::conformance as fixtures;
 use peer_store::{MemberRecord, MessageRange, NewMessage, RoomRecord, Store};
 use peer_store_redb::{RedbConfig, RedbStore, SnapshotStats};
 
@@ -22,29 +22,9 @@ fn owner() -> UserId {
 fn room(n: u8) -> (RoomRecord, MemberRecord) {
     let room = RoomRecord {
         id: RoomId::from_bytes([n; 16]),
-        name: format!("room {n}"),
-        topic: String::new(),
-        visibility: Visibility::Public,
-        join_rule: JoinRule::Open,
-        password_hash: None,
-        capacity: 10,
-        encrypted: false,
-        owner_id: owner(),
-        epoch: 0,
-        rotation_due: false,
-        member_count: 0,
-        last_seq: 0,
-        created_at: 1_700_000_000,
-        updated_at: 1_700_000_000,
-        version: 0,
+        ..fixtures::room(u64::from(n), owner(), 10)
     };
-    let member = MemberRecord {
-        room_id: room.id,
-        user_id: owner(),
-        role: Role::Owner,
-        join_epoch: 0,
-        joined_at: 1_700_000_000,
-    };
+    let member = fixtures::owner_of(&room);
     (room, member)
 }
 

@@ -406,6 +406,20 @@ impl ImportCount {
         self.present += other.present;
     }
 
+    /// Imports `items` one at a time: `one` stores an item and says
+    /// whether it was new (`false`: its key was already stored, and it was
+    /// kept as it was). Stops at the first error.
+    pub fn each<T, E>(
+        items: &[T],
+        mut one: impl FnMut(&T) -> Result<bool, E>,
+    ) -> Result<ImportCount, E> {
+        let mut count = ImportCount::default();
+        for item in items {
+            count.count(one(item)?);
+        }
+        Ok(count)
+    }
+
     /// Counts one record: new or not.
     pub fn count(&mut self, inserted: bool) {
         if inserted {

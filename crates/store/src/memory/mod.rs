@@ -1083,10 +1083,9 @@ impl Store for MemoryStore {
     }
 
     async fn import_members(&self, members: &[MemberRecord]) -> Result<ImportCount, StoreError> {
-        let mut count = ImportCount::default();
-        for member in members {
+        ImportCount::each(members, |member| {
             validate::import_member(member)?;
-            let inserted = self.with_room(member.room_id, |s| {
+            self.with_room(member.room_id, |s| {
                 if s.members.contains_key(&member.user_id) {
                     return Ok(false);
                 }
@@ -1096,17 +1095,14 @@ impl Store for MemoryStore {
                 s.members.insert(member.user_id, member.clone());
                 lock(&self.memberships).insert((member.user_id, member.room_id));
                 Ok(true)
-            })?;
-            count.count(inserted);
-        }
-        Ok(count)
+            })
+        })
     }
 
     async fn import_bans(&self, bans: &[BanRecord]) -> Result<ImportCount, StoreError> {
-        let mut count = ImportCount::default();
-        for ban in bans {
+        ImportCount::each(bans, |ban| {
             validate::import_ban(ban)?;
-            let inserted = self.with_room(ban.room_id, |s| {
+            self.with_room(ban.room_id, |s| {
                 Ok(match s.bans.entry(ban.user_id) {
                     std::collections::btree_map::Entry::Vacant(v) => {
                         v.insert(ban.clone());
@@ -1114,17 +1110,14 @@ impl Store for MemoryStore {
                     }
                     std::collections::btree_map::Entry::Occupied(_) => false,
                 })
-            })?;
-            count.count(inserted);
-        }
-        Ok(count)
+            })
+        })
     }
 
     async fn import_invites(&self, invites: &[InviteRecord]) -> Result<ImportCount, StoreError> {
-        let mut count = ImportCount::default();
-        for invite in invites {
+        ImportCount::each(invites, |invite| {
             validate::invite(invite)?;
-            let inserted = self.with_room(invite.room_id, |s| {
+            self.with_room(invite.room_id, |s| {
                 Ok(match s.invites.entry(invite.code.clone()) {
                     std::collections::hash_map::Entry::Vacant(v) => {
                         v.insert(invite.clone());
@@ -1132,20 +1125,17 @@ impl Store for MemoryStore {
                     }
                     std::collections::hash_map::Entry::Occupied(_) => false,
                 })
-            })?;
-            count.count(inserted);
-        }
-        Ok(count)
+            })
+        })
     }
 
     async fn import_envelopes(
         &self,
         envelopes: &[EnvelopeRecord],
     ) -> Result<ImportCount, StoreError> {
-        let mut count = ImportCount::default();
-        for e in envelopes {
+        ImportCount::each(envelopes, |e| {
             check_i64("stored_at", e.stored_at)?;
-            let inserted = self.with_room(e.envelope.room_id, |s| {
+            self.with_room(e.envelope.room_id, |s| {
                 if e.envelope.epoch > s.room.epoch {
                     return Err(StoreError::conflict(ConflictKind::Epoch));
                 }
@@ -1157,10 +1147,8 @@ impl Store for MemoryStore {
                     }
                     std::collections::btree_map::Entry::Occupied(_) => false,
                 })
-            })?;
-            count.count(inserted);
-        }
-        Ok(count)
+            })
+        })
     }
 
     async fn import_messages(&self, messages: &[MessageRecord]) -> Result<ImportCount, StoreError> {
