@@ -1,7 +1,10 @@
 //! Test fixtures of peergroup: identity keys made at test time (never
 //! committed), deterministic randomness, and helpers that tamper with bytes
 //! in flight. With the cargo feature `node`: `node::TestNode`, a node
-//! serving HTTP on 127.0.0.1 in-process, and a raw HTTP client.
+//! serving HTTP on 127.0.0.1 in-process, a raw HTTP client, and
+//! `load::Load`, clients posting concurrently for fault tests, and
+//! `fd::ensure_open_files`. With
+//! `proxy`: `proxy::Proxy`, a loopback TCP proxy a test can cut and restore.
 //!
 //! ```
 //! let mut rng = peer_testkit::rng::seeded(7);
@@ -14,9 +17,15 @@
 #![warn(missing_docs)]
 
 pub mod datagram;
+#[cfg(feature = "node")]
+pub mod fd;
 pub mod keys;
 #[cfg(feature = "node")]
+pub mod load;
+#[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod rng;
 pub mod tamper;
 

@@ -47,7 +47,7 @@ fn start(env: &Env, group: &str, name: &str, extra: &[&str]) -> Peerd {
     env.start(&args)
 }
 
-fn json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+pub(crate) fn json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let (status, body) = http_get(addr, path);
     (
         status,
@@ -55,7 +55,7 @@ fn json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     )
 }
 
-fn node_id(p: &Peerd) -> String {
+pub(crate) fn node_id(p: &Peerd) -> String {
     p.node_info()["node_id"].as_str().unwrap().to_owned()
 }
 
@@ -73,7 +73,7 @@ fn peer_ids(p: &Peerd) -> Vec<String> {
 }
 
 /// Waits (bounded) until `check` holds; returns how long it took.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < BOUND, "not within {BOUND:?}: {what}");
@@ -82,7 +82,7 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) -> Duration {
     started.elapsed()
 }
 
-fn follows(p: &Peerd, main: &str) -> bool {
+pub(crate) fn follows(p: &Peerd, main: &str) -> bool {
     let info = p.node_info();
     info["role"] == "follower"
         && info["main_peer"]["node_id"] == main
@@ -412,7 +412,7 @@ fn two_hosts_on_a_lan_find_each_other_by_multicast() {
     drop(lan);
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -421,7 +421,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Test user `user`'s client of the node at `addr`.
-async fn client(addr: SocketAddr, user: usize) -> peer_client::Client {
+pub(crate) async fn client(addr: SocketAddr, user: usize) -> peer_client::Client {
     peer_client::Client::connect(
         &format!("http://{addr}"),
         peer_testkit::keys::user_key(user).clone(),

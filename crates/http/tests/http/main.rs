@@ -1,6 +1,6 @@
 //! peer-http's server through real sockets on 127.0.0.1: every endpoint
 //! family, every limit, both kinds of authentication, sealed bodies, event
-//! streams, long-polls, and graceful shutdown. Core flows also run on
+//! streams, long-polls, graceful shutdown, and faults (`faults.rs`). Core flows also run on
 //! MongoDB (`mongo.rs`).
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +12,7 @@
 mod common;
 mod errors;
 mod events;
+mod faults;
 mod flows;
 mod limits;
 mod mongo;
