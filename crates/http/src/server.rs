@@ -43,6 +43,7 @@ mod config;
 mod conn;
 mod handlers;
 mod metrics;
+mod openapi;
 mod relay;
 mod reply;
 mod routes;

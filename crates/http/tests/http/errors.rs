@@ -344,12 +344,6 @@ async fn every_reachable_error_code() {
         &send(addr, RawRequest::get("/api/v1/nope")).await.unwrap(),
         "not_found",
     );
-    got.raw(
-        &send(addr, RawRequest::get("/api/v1/openapi.json"))
-            .await
-            .unwrap(),
-        "not_found",
-    );
     let c = alice
         .call("GET", &format!("/api/v1/users/{}", room_id()), None)
         .await;
