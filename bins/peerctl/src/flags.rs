@@ -35,7 +35,8 @@ Examples:
 
 Environment: PEERCTL_HOME (where profiles live), PEERCTL_PROFILE (like
 --profile), PEERCTL_NODE (like --node), PEERCTL_LOG (log filter, default
-warn). The whole manual: docs/cli.md.";
+warn), PEERCTL_PASSPHRASE (identity file passphrase of export/import, for
+scripts). The whole manual: docs/cli.md.";
 
 /// `peerctl [global flags] <command>`.
 #[derive(Debug, Parser)]

@@ -25,6 +25,7 @@ mod flags;
 mod lifecycle;
 mod live;
 mod output;
+mod passphrase;
 mod profile;
 mod render;
 mod resolve;

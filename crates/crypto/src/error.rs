@@ -136,6 +136,32 @@ pub enum LocalError {
     /// (fails closed) until entries expire.
     #[error("replay cache full")]
     ReplayCacheFull,
+    /// A passphrase-protected identity file could not be made or read.
+    #[error(transparent)]
+    IdentityFile(#[from] IdentityFileError),
+}
+
+/// A passphrase-protected identity file (`identity::export`) could not be
+/// made or read. Never holds the passphrase or key material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityFileError {
+    /// The passphrase is wrong, or the file's sealed key (or a header field
+    /// bound to it) was altered: the two cannot be told apart.
+    #[error("wrong passphrase, or the identity file is damaged")]
+    WrongPassphrase,
+    /// The text is not a well-formed identity file (names what is wrong).
+    #[error("not a peergroup identity file: {0}")]
+    Invalid(&'static str),
+    /// An identity file of a version this code does not read.
+    #[error("identity file version {0} is not supported (this version reads version 1)")]
+    UnsupportedVersion(u64),
+    /// Export refuses passphrases this short.
+    #[error("the passphrase must have at least {min} characters")]
+    PassphraseTooShort {
+        /// The minimum, in characters.
+        min: usize,
+    },
 }
 
 /// An identity key file could not be saved or loaded. Names the path, never
@@ -189,7 +215,9 @@ impl Error {
             Error::Incompatible(e) => e.code(),
             Error::Misuse(_) => ErrorCode::Internal,
             Error::Local(LocalError::ReplayCacheFull) => ErrorCode::RateLimited,
-            Error::Local(LocalError::KeyFile(_)) => ErrorCode::Internal,
+            Error::Local(LocalError::KeyFile(_) | LocalError::IdentityFile(_)) => {
+                ErrorCode::Internal
+            }
         }
     }
 
@@ -235,6 +263,12 @@ impl Incompatible {
             Incompatible::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
             Incompatible::UnsupportedKey { .. } => ErrorCode::InvalidField,
         }
+    }
+}
+
+impl From<IdentityFileError> for Error {
+    fn from(e: IdentityFileError) -> Self {
+        Error::Local(LocalError::IdentityFile(e))
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! What it does:
 //! - [`identity`]: RSA identity keys (users and nodes), self-certifying ids,
-//!   RSASSA-PKCS1-v1_5 SHA-256 signatures, RSA-OAEP key transport;
+//!   RSASSA-PKCS1-v1_5 SHA-256 signatures, RSA-OAEP key transport, and
+//!   passphrase-protected identity files ([`identity::export`], PBKDF2 +
+//!   `seal`) shared with the browser client;
 //! - [`seal`]: `seal`/`open` (AES-256-CBC + HMAC-SHA256, encrypt-then-MAC);
 //! - [`handshake`]: the client/node handshake as typestate machines, with
 //!   the hello replay cache;
@@ -94,8 +96,11 @@ mod vectors;
 
 pub use ecdh::POINT_LEN;
 pub use envelope::{VerifiedEnvelope, verify_envelope, wrap_envelope};
-pub use error::{ApiMisuse, Error, Incompatible, KeyFileError, LocalError, PeerMisbehaved};
+pub use error::{
+    ApiMisuse, Error, IdentityFileError, Incompatible, KeyFileError, LocalError, PeerMisbehaved,
+};
 pub use handshake::{ExpectReply, ReplayCache, VerifiedHello};
+pub use identity::export::{IdentityFileInfo, Passphrase, inspect_identity_file};
 pub use identity::{IdentityKey, KeySize, PublicIdentity, check_pinned};
 pub use request::{
     AuthenticatedRequest, ClientSession, PreparedRequest, ResponseVerifier, SEALED_CONTENT_TYPE,

@@ -466,6 +466,45 @@ fn room_json(k: &Keys) -> Value {
     })
 }
 
+/// A passphrase-protected identity file of the user key (few iterations,
+/// to keep the vector cheap; exports use 600,000).
+fn identity_file_json(k: &Keys) -> Value {
+    use crate::identity::export::{self, Passphrase};
+    let mut r = rng(7);
+    let salt: [u8; export::SALT_LEN] = crate::rng::random_array(&mut r);
+    let iv: [u8; IV_LEN] = crate::rng::random_array(&mut r);
+    let passphrase = "correct horse battery staple";
+    let iterations = export::MIN_ITERATIONS;
+    let text = k
+        .user
+        .export_with(&Passphrase::new(passphrase), iterations, &salt, &iv)
+        .unwrap();
+    let mut file_key = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(passphrase.as_bytes(), &salt, iterations, &mut file_key);
+    let aad = canonical(
+        export::LABEL,
+        &(export::VERSION, iterations, &salt[..], k.user.spki_der()),
+    )
+    .unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let sealed = peer_proto::bytes::decode_b64(file["sealed_key"].as_str().unwrap()).unwrap();
+    let pkcs8 = k.user.to_pkcs8_der().unwrap();
+    assert_eq!(&open(&file_key, &sealed, &aad).unwrap()[..], &pkcs8[..]);
+    json!({
+        "rng_seed": 7,
+        "key": "user",
+        "passphrase": passphrase,
+        "iterations": iterations,
+        "salt": hex(&salt),
+        "iv": hex(&iv),
+        "file_key": hex(&file_key),
+        "aad": hex(&aad),
+        "sealed_key": hex(&sealed),
+        "file_json": file,
+        "file_text": text,
+    })
+}
+
 fn generate() -> Value {
     let k = keys();
     json!({
@@ -479,6 +518,7 @@ fn generate() -> Value {
         "session_ecdh_p256": session_json(&k, Kex::EcdhP256, 4),
         "session_rsa_oaep": session_json(&k, Kex::RsaOaep, 5),
         "room": room_json(&k),
+        "identity_file": identity_file_json(&k),
     })
 }
 

@@ -50,6 +50,7 @@ mod routes;
 mod service;
 mod sse;
 mod upstream;
+mod web;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -4,6 +4,8 @@
 pub(crate) mod agent;
 pub(crate) mod chat;
 pub(crate) mod discover;
+pub(crate) mod export;
+pub(crate) mod import;
 pub(crate) mod init;
 pub(crate) mod node;
 pub(crate) mod read;
@@ -43,6 +45,11 @@ pub(crate) enum Command {
     Token(token::Args),
     /// List the nodes on the LAN (multicast discovery).
     Discover(discover::Args),
+    /// Export the identity as a passphrase-protected file (for another
+    /// profile or the browser client).
+    Export(export::Args),
+    /// Import an identity file (from `export` or the browser client).
+    Import(import::Args),
 }
 
 impl Command {
@@ -59,6 +66,8 @@ impl Command {
             Command::Agent(a) => agent::run(a, ctx).await,
             Command::Token(a) => token::run(a, ctx).await,
             Command::Discover(a) => discover::run(a, ctx).await,
+            Command::Export(a) => export::run(a, ctx).await,
+            Command::Import(a) => import::run(a, ctx).await,
         }
     }
 }
@@ -67,7 +76,11 @@ impl Command {
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let mut ctx = Ctx::new(&cli.global)?;
     // No node named anywhere: the main peer on the LAN, if one answers.
-    if !matches!(cli.command, Command::Whoami(_) | Command::Discover(_)) && !ctx.has_node()? {
+    if !matches!(
+        cli.command,
+        Command::Whoami(_) | Command::Discover(_) | Command::Export(_) | Command::Import(_)
+    ) && !ctx.has_node()?
+    {
         ctx.found_node(discover::main_peer().await);
     }
     cli.command.run(&ctx).await

@@ -11,6 +11,7 @@
 mod chat;
 mod cli;
 mod docs;
+mod identity_file;
 mod lifecycle;
 mod support;
 mod tour;

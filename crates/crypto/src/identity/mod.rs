@@ -10,8 +10,10 @@
 //!   DER. Its id is self-certifying: the first 16 bytes of SHA-256(SPKI DER).
 //!
 //! Saving and loading PKCS#8 PEM files ([`IdentityKey::save_pem`],
-//! [`IdentityKey::load_pem`]) is the only I/O of this crate.
+//! [`IdentityKey::load_pem`]) is the only I/O of this crate. [`export`]
+//! makes and reads passphrase-protected identity files (text in, text out).
 
+pub mod export;
 mod file;
 
 use std::fmt;

@@ -25,17 +25,6 @@ pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, NodeEr
 /// A handler: one per route.
 pub(crate) type Handler = fn(Call) -> HandlerFuture;
 
-/// Routes that come with later work (the web client): 404 `not_found` for
-/// now.
-pub(crate) fn later(_c: Call) -> HandlerFuture {
-    Box::pin(async {
-        Err(NodeError::new(
-            ErrorCode::NotFound,
-            "not available on this node yet",
-        ))
-    })
-}
-
 /// `GET /api/v1/openapi.json`: docs/openapi.yaml as JSON.
 pub(crate) fn openapi(_c: Call) -> HandlerFuture {
     Box::pin(async {

@@ -56,6 +56,13 @@ pub(crate) enum Reply {
     },
     /// The main peer's answer to a relayed request, passed back as is.
     Relayed(RelayedAnswer),
+    /// An embedded file of the browser client (`web.rs` adds its headers).
+    Asset {
+        /// The file.
+        asset: peer_web::Asset,
+        /// The request's `If-None-Match` names its `ETag`: 304, no body.
+        not_modified: bool,
+    },
 }
 
 impl Reply {

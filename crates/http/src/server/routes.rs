@@ -5,6 +5,7 @@
 use http::Method;
 
 use super::handlers::{self as h, Handler};
+use super::web;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,8 @@ pub(crate) enum Serve {
 /// One endpoint.
 pub(crate) struct Route {
     pub(crate) method: Method,
-    /// Segments; `{name}` captures one segment.
+    /// Segments; `{name}` captures one segment, a last `{*name}` the
+    /// (non-empty) rest of the path.
     pub(crate) pattern: &'static str,
     pub(crate) auth: Auth,
     pub(crate) serve: Serve,
@@ -65,10 +67,10 @@ pub(crate) const EVENTS: &str = "/api/v1/events";
 /// The handshake route (a follower answers peer nodes' handshakes itself).
 pub(crate) const HANDSHAKE: &str = "/api/v1/handshake";
 
-/// Every endpoint (each is in docs/openapi.yaml, by test). `h::later`
-/// answers 404 `not_found`: the web client comes with later work.
+/// Every endpoint (each is in docs/openapi.yaml, by test).
 pub(crate) static ROUTES: &[Route] = &[
-    route(Method::GET, "/", Public, Here, h::later),
+    route(Method::GET, "/", Public, Here, web::serve),
+    route(Method::GET, web::ASSETS, Public, Here, web::serve),
     route(Method::GET, "/healthz", Public, Here, h::health),
     route(Method::GET, "/metrics", Public, Here, h::metrics),
     route(
@@ -278,6 +280,15 @@ fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
         match (want.next(), got.next()) {
             (None, None) => return Some(Params(params)),
             (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix("{*").and_then(|w| w.strip_suffix('}')) {
+                    let rest: Vec<&str> = std::iter::once(g).chain(got).collect();
+                    let rest = rest.join("/");
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    params.push((name, rest));
+                    return Some(Params(params));
+                }
                 if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
                     if g.is_empty() {
                         return None;
@@ -316,6 +327,21 @@ mod tests {
         assert!(matches!(
             find(&Method::GET, "/api/v1/rooms//keys"),
             Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_rest_pattern_captures_the_rest_of_the_path() {
+        let Lookup::Route(r, p) = find(&Method::GET, "/assets/lib/a/b.js") else {
+            panic!("no match");
+        };
+        assert_eq!(r.pattern, web::ASSETS);
+        assert_eq!(p.get("path"), Some("lib/a/b.js"));
+        assert!(matches!(find(&Method::GET, "/assets/"), Lookup::NotFound));
+        assert!(matches!(find(&Method::GET, "/assets"), Lookup::NotFound));
+        assert!(matches!(
+            find(&Method::POST, "/assets/app/main.js"),
+            Lookup::MethodNotAllowed { .. }
         ));
     }
 

@@ -402,6 +402,10 @@ fn respond(shared: &Shared, outcome: Outcome) -> Response<BoxBody> {
             follow,
         }) => return events_response(shared, stream, peer_auth, Some(follow)),
         Ok(Reply::Relayed(answer)) => return reply::relayed_response(answer),
+        Ok(Reply::Asset {
+            asset,
+            not_modified,
+        }) => return super::web::response(&asset, not_modified),
     };
     plain.into_response(responder)
 }

@@ -18,6 +18,7 @@ mod limits;
 mod mongo;
 mod robustness;
 mod server;
+mod web;
 
 use peer_testkit::node::TestNode;
 

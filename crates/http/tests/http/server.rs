@@ -37,7 +37,7 @@ async fn public_endpoints() {
             .unwrap(),
         "invalid_query",
     );
-    for (m, p) in [("GET", "/")] {
+    for (m, p) in [("GET", "/api/v1/nope"), ("GET", "/assets/nope.js")] {
         assert_error(
             &send(addr, RawRequest::new(m, p)).await.unwrap(),
             "not_found",
