@@ -45,7 +45,7 @@ mod tests {
 
     /// The route pattern as an OpenAPI path: a rest parameter `{*name}`
     /// is written `{name}` there.
-    fn documented(pattern: &str) -> String {
+    fn openapi_path(pattern: &str) -> String {
         pattern.replace("{*", "{")
     }
 
@@ -67,7 +67,7 @@ mod tests {
         }
         let routed: BTreeSet<(String, String)> = ROUTES
             .iter()
-            .map(|r| (r.method.as_str().to_owned(), documented(r.pattern)))
+            .map(|r| (r.method.as_str().to_owned(), openapi_path(r.pattern)))
             .collect();
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let unrouted: Vec<_> = documented.difference(&routed).collect();
@@ -85,7 +85,7 @@ mod tests {
     fn every_operation_declares_its_security_and_path_parameters() {
         let doc = doc();
         for r in ROUTES {
-            let item = &doc["paths"][documented(r.pattern).as_str()];
+            let item = &doc["paths"][openapi_path(r.pattern).as_str()];
             let op = &item[r.method.as_str().to_lowercase()];
             let security = op["security"].as_array().unwrap_or_else(|| {
                 panic!("{} {}: no `security`", r.method, r.pattern);
@@ -114,7 +114,7 @@ mod tests {
                     params.extend(list.iter().map(|p| resolve(&doc, p).clone()));
                 }
             }
-            for seg in documented(r.pattern).split('/') {
+            for seg in openapi_path(r.pattern).split('/') {
                 if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                     assert!(
                         params.iter().any(|p| p["in"] == "path"
