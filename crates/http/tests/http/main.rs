@@ -13,6 +13,7 @@ mod common;
 mod errors;
 mod events;
 mod flows;
+mod hostile;
 mod limits;
 mod mongo;
 mod robustness;
