@@ -16,9 +16,12 @@
 //! | [`sse_stream`] | the client's event-stream parser | line length bound held, in any chunking |
 //! | [`ids`] | id newtypes from path segments | what parses displays as the same text |
 //! | [`http_request`] | a whole node behind its HTTP server | no 500, an answer or a clean close, still healthy after |
+//! | [`settings_file`] | peerd's settings file (TOML), parsed and validated | refused only with a message |
 //!
-//! The node's settings file is decoded inside the peerd binary; its
-//! property tests live there (`bins/peerd/src/config/file.rs`).
+//! The settings file is decoded by peerd's `config` module, which the
+//! `peerd` package also builds as the small library `peerd_settings` for
+//! this target; its own property tests stay in
+//! `bins/peerd/src/config/file.rs`.
 
 #![forbid(unsafe_code)]
 
@@ -159,6 +162,13 @@ pub fn sse_stream(data: &[u8]) {
             "event data beyond the line bound"
         );
     }
+}
+
+/// Decodes `data` as peerd's settings file and validates it, as
+/// `peerd --config FILE` does: settings, or a refusal with a message (see
+/// `peerd_settings::settings_file`).
+pub fn settings_file(data: &[u8]) {
+    peerd_settings::settings_file(data);
 }
 
 /// Parses `data` (lossily as text) as each id type; whatever parses

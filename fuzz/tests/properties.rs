@@ -85,7 +85,7 @@ fn datagrams() -> Vec<Vec<u8>> {
 #[test]
 fn regressions_replay() {
     type Check = fn(&[u8]);
-    let targets: [(&str, Check); 7] = [
+    let targets: [(&str, Check); 8] = [
         ("json_bodies", peer_fuzz::json_bodies),
         ("discovery_datagram", peer_fuzz::discovery_datagram),
         ("auth_headers", peer_fuzz::auth_headers),
@@ -93,6 +93,7 @@ fn regressions_replay() {
         ("sse_stream", peer_fuzz::sse_stream),
         ("ids", peer_fuzz::ids),
         ("http_request", peer_fuzz::http_request),
+        ("settings_file", peer_fuzz::settings_file),
     ];
     for (target, check) in targets {
         for input in inputs("regressions", target)
@@ -120,6 +121,7 @@ fn seeds_exist_where_the_script_expects_them() {
         "sse_stream",
         "ids",
         "http_request",
+        "settings_file",
     ] {
         seeds(t);
     }
@@ -162,6 +164,12 @@ proptest! {
 
     #[test]
     fn ids_random(data in bytes(64)) { peer_fuzz::ids(&data); }
+
+    #[test]
+    fn settings_file_random(data in bytes(512)) { peer_fuzz::settings_file(&data); }
+
+    #[test]
+    fn settings_file_mutated(data in mutated(seeds("settings_file"))) { peer_fuzz::settings_file(&data); }
 }
 
 proptest! {

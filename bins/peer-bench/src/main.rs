@@ -14,6 +14,12 @@
 //! memory from `/proc`. `--url` points the run at a running node instead
 //! (add `--pid` for CPU and memory figures). Nothing leaves loopback unless
 //! `--url` says so.
+//!
+//! When `mosquitto` is installed, the fan-out scenario also runs the same
+//! shape through a mosquitto broker it starts on 127.0.0.1 (the baseline
+//! of what a user might pick instead). Every process a run starts exits
+//! when the run ends, even when the run is killed with SIGKILL (their
+//! stdin is a pipe the run holds: see `server`).
 
 #![forbid(unsafe_code)]
 
@@ -36,7 +42,8 @@ use crate::report::{Machine, Report};
 use crate::scenarios::{Ctx, Sizes, Target};
 
 /// Benchmarks of peerd: handshakes, posts, fan-out, history and memory,
-/// each next to a baseline measured in the same run.
+/// each next to a baseline measured in the same run (a minimal hyper
+/// server; for fan-out, mosquitto when it is installed).
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXAMPLES)]
 struct Args {
@@ -90,9 +97,18 @@ const EXAMPLES: &str = "Examples:
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The baseline HTTP server (started by the run itself)
+    /// The baseline HTTP server (started by the run itself; exits when
+    /// its stdin closes)
     #[command(hide = true)]
     BaselineServer,
+    /// Runs PROGRAM until this process's stdin closes, then kills it (how
+    /// the run starts mosquitto, which has no such option of its own)
+    #[command(hide = true)]
+    Guard {
+        /// The program and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,7 +139,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match args.command {
-        Some(Command::BaselineServer) => runtime.block_on(baseline::serve()),
+        Some(Command::BaselineServer) => runtime.block_on(async {
+            tokio::select! {
+                r = baseline::serve() => r,
+                () = server::stdin_closed() => Ok(()),
+            }
+        }),
+        Some(Command::Guard { command }) => runtime.block_on(server::guard(command)),
         // Ctrl-C drops the run, and with it every peerd it started (they
         // are killed on drop), instead of leaving them behind.
         None => runtime.block_on(async {
@@ -188,6 +210,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..Report::default()
         },
         transport: None,
+        fanout_payload: None,
     };
     let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
     let progress = |what: &str| {
@@ -208,14 +231,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             progress(&format!("fan-out to {s} event streams"));
             scenarios::fanout::run(&mut ctx, s).await?;
         }
-        if which("mosquitto").is_some() {
-            ctx.report.note(
-                "mosquitto is installed, but this version of peer-bench has no MQTT driver yet: \
-                 no mosquitto fan-out baseline",
-            );
-        } else {
-            ctx.report
-                .note("mosquitto is not installed: no mosquitto fan-out baseline");
+        match which("mosquitto") {
+            Some(mosquitto) => {
+                for s in ctx.sizes.subscribers.clone() {
+                    progress(&format!(
+                        "the same fan-out through mosquitto, {s} subscribers"
+                    ));
+                    scenarios::mosquitto::run(&mut ctx, &mosquitto, s).await?;
+                }
+            }
+            None => ctx
+                .report
+                .note("mosquitto: not installed (no MQTT fan-out baseline in this run)"),
         }
     }
     if wanted(Scenario::History) {
@@ -236,11 +263,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The path of `program` on `PATH`, if it is there.
+/// The path of `program` on `PATH` (or in the `sbin` directories, where
+/// Debian installs mosquitto), if it is there.
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }

@@ -112,6 +112,28 @@ impl Report {
         });
     }
 
+    /// Puts `baseline` (named `name`) next to the existing row `scenario` /
+    /// `metric`, with the ratio of the row's value to it; nothing happens
+    /// when there is no such row.
+    pub(crate) fn compare(&mut self, scenario: &str, metric: &str, name: &str, baseline: f64) {
+        if let Some(row) = self
+            .rows
+            .iter_mut()
+            .find(|r| r.scenario == scenario && r.metric == metric)
+        {
+            let ratio = if baseline > 0.0 {
+                row.value / baseline
+            } else {
+                f64::NAN
+            };
+            row.baseline = Some(Baseline {
+                name: name.to_owned(),
+                value: baseline,
+                ratio,
+            });
+        }
+    }
+
     /// Adds a remark.
     pub(crate) fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
@@ -217,5 +239,9 @@ mod tests {
         assert_eq!(json["rows"][0]["baseline"]["ratio"], 0.25);
         assert!(json["rows"][1].get("baseline").is_none());
         assert_eq!(fmt_num(f64::NAN), "-");
+        r.compare("memory", "idle RSS", "other", 24.69);
+        assert_eq!(r.rows[1].baseline.as_ref().unwrap().ratio, 0.5);
+        r.compare("memory", "no such metric", "other", 1.0);
+        assert_eq!(r.rows.len(), 2);
     }
 }

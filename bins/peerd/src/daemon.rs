@@ -31,10 +31,11 @@ pub(crate) async fn run(settings: RunSettings) -> anyhow::Result<()> {
         node: node_config,
         server: server_config,
         mesh: mesh_plan,
+        exit_with_stdin,
     } = settings;
     // First of all: a signal during the start-up is then not fatal but
     // stops the daemon as soon as it serves (the start-up is bounded).
-    let shutdown = signals::shutdown()?;
+    let shutdown = signals::shutdown_or_stdin_closed(exit_with_stdin)?;
 
     // Held until the end of this function: one daemon per data directory.
     let (identity, _data_dir) = open_identity(&identity)?;

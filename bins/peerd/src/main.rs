@@ -74,7 +74,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(daemon::run(settings.run)) {
+    let result = runtime.block_on(daemon::run(settings.run));
+    // A blocking read of stdin (`--exit-with-stdin`) may still be pending
+    // after a signal: do not wait for it (everything else has finished).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A plain line whatever the log settings: a filter that hides

@@ -43,6 +43,9 @@ pub(crate) async fn run(ctx: &mut Ctx, subscribers: usize) -> anyhow::Result<()>
     let per_poster = ctx.sizes.fanout_posts;
     let total_posts = ctx.sizes.posters * per_poster;
     let posts = Arc::new(room.sealed_posts(&poster.key, total_posts.clamp(1, 64), 100)?);
+    if let Some(first) = posts.first() {
+        ctx.fanout_payload = Some(serde_json::to_vec(first)?.len());
+    }
     let posters = Arc::new(sessions(&poster, &url, ctx.sizes.posters, 4).await?);
 
     // Open the streams (a few at a time), then start reading them all.

@@ -6,6 +6,7 @@ pub(crate) mod fanout;
 pub(crate) mod handshakes;
 pub(crate) mod history;
 pub(crate) mod memory;
+pub(crate) mod mosquitto;
 pub(crate) mod posts;
 pub(crate) mod transport;
 
@@ -67,6 +68,9 @@ pub(crate) struct Ctx {
     /// The transport ceiling, once measured: requests/s and server CPU µs
     /// per request at the posts' concurrency and body size.
     pub(crate) transport: Option<transport::Ceiling>,
+    /// The size of one fan-out post's JSON body, once measured (the
+    /// mosquitto baseline publishes payloads of this size).
+    pub(crate) fanout_payload: Option<usize>,
 }
 
 impl Ctx {

@@ -31,6 +31,13 @@ pub(crate) struct Cli {
     /// Test-only: the port tried first when no port is given.
     #[arg(long, hide = true, value_name = "PORT")]
     pub(crate) default_port: Option<u16>,
+
+    /// Shut down (gracefully, as on SIGTERM) when stdin reaches end-of-file:
+    /// for a parent that starts peerd with a pipe as its stdin and never
+    /// writes to it, so that peerd ends with that parent however the parent
+    /// ends (even by SIGKILL). Flag only: no variable, no file key.
+    #[arg(long)]
+    pub(crate) exit_with_stdin: bool,
 }
 
 /// The parsed command line: the flag layer, the variable layer, and the
@@ -44,6 +51,8 @@ pub(crate) struct CommandLine {
     pub(crate) config: Option<PathBuf>,
     /// `--default-port` (hidden).
     pub(crate) default_port: Option<u16>,
+    /// `--exit-with-stdin`.
+    pub(crate) exit_with_stdin: bool,
 }
 
 /// clap's error, and where the bad value came from when that was a
@@ -88,6 +97,7 @@ where
         env,
         config: cli.config,
         default_port: cli.default_port,
+        exit_with_stdin: cli.exit_with_stdin,
     })
 }
 

@@ -8,7 +8,7 @@ use super::UsageError;
 use super::layer::Layer;
 
 /// A settings file larger than this is refused (it is a handful of lines).
-const MAX_FILE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 /// Reads and parses the settings file at `path`.
 pub(crate) fn read(path: &Path) -> Result<Layer, UsageError> {
@@ -24,7 +24,13 @@ pub(crate) fn read(path: &Path) -> Result<Layer, UsageError> {
             "the config file {shown} is larger than {MAX_FILE_BYTES} bytes"
         )));
     }
-    parse(&text).map_err(|e| UsageError::new(format!("config file {shown}: {e}")))
+    parse_named(&text, &shown.to_string())
+}
+
+/// Parses settings from the TOML text of the file `shown`; a refusal names
+/// the file (and the key and line, from the TOML parser).
+pub(crate) fn parse_named(text: &str, shown: &str) -> Result<Layer, UsageError> {
+    parse(text).map_err(|e| UsageError::new(format!("config file {shown}: {e}")))
 }
 
 /// Parses settings from TOML text.

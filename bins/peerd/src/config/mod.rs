@@ -28,6 +28,9 @@ use peer_store_mongo::{MongoConfig, redact_uri};
 use peer_store_redb::RedbConfig;
 use tracing_subscriber::EnvFilter;
 
+/// The size limit of a settings file (for the library's fuzz entry point).
+#[allow(unused_imports)] // used by the library target, not by the binary
+pub(crate) use file::MAX_FILE_BYTES;
 pub(crate) use values::LogFormat;
 
 use layer::{Merged, Source, Sourced};
@@ -155,6 +158,8 @@ pub(crate) struct RunSettings {
     pub(crate) server: ServerConfig,
     /// Discovery and how to join the group.
     pub(crate) mesh: MeshPlan,
+    /// `--exit-with-stdin`: shut down when stdin reaches end-of-file.
+    pub(crate) exit_with_stdin: bool,
 }
 
 /// Discovery and how to join the group, validated.
@@ -182,8 +187,23 @@ where
     }
     let merged = Merged::merge(layers);
     let mut settings = validate(merged, cl.default_port, vars)?;
+    settings.run.exit_with_stdin = cl.exit_with_stdin;
     settings.warnings.extend(unknown_variables(vars));
     Ok(settings)
+}
+
+/// The settings of a settings file's text on its own (no flags, no
+/// variables; `vars` as for [`load`]), validated as `--config FILE` would
+/// be: the library's fuzz entry point (`src/lib.rs`); the daemon reads its
+/// file with [`load`].
+#[allow(dead_code)] // used by the library target, not by the binary
+pub(crate) fn from_file_text(
+    text: &str,
+    vars: &[(OsString, OsString)],
+) -> Result<Settings, UsageError> {
+    let path = PathBuf::from("settings.toml");
+    let layer = file::parse_named(text, &path.display().to_string())?;
+    validate(Merged::merge(vec![(layer, Source::File(path))]), None, vars)
 }
 
 /// Turns merged values into [`Settings`], applying defaults.
@@ -259,6 +279,7 @@ fn validate(
             node,
             server,
             mesh,
+            exit_with_stdin: false,
         },
     })
 }

@@ -36,6 +36,37 @@ fn sigint_stops_gracefully_too() {
 }
 
 #[test]
+fn exit_with_stdin_stops_gracefully_when_stdin_closes() {
+    let env = Env::new().stdin_pipe();
+    let mut peerd = env.start(&[
+        "--ephemeral",
+        "--listen",
+        "127.0.0.1:0",
+        "--exit-with-stdin",
+    ]);
+    assert_eq!(peerd.get("/healthz").0, 200);
+    peerd.close_stdin();
+    let (status, _, stderr) = peerd.finish(); // bounded
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("stdin closed"), "{stderr}");
+}
+
+#[test]
+fn exit_with_stdin_still_stops_on_sigterm_with_stdin_open() {
+    // The pending read of stdin must not keep the process alive.
+    let env = Env::new().stdin_pipe();
+    let peerd = env.start(&[
+        "--ephemeral",
+        "--listen",
+        "127.0.0.1:0",
+        "--exit-with-stdin",
+    ]);
+    let (status, _, stderr) = peerd.stop(); // bounded; stdin still open
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+}
+
+#[test]
 fn ephemeral_writes_nothing() {
     let env = Env::new();
     let peerd = env.start(&["--ephemeral", "--listen", "127.0.0.1:0"]);

@@ -21,6 +21,8 @@ pub(crate) struct Env {
     vars: Vec<(String, String)>,
     /// Run peerd in this network namespace (`ip netns exec`).
     netns: Option<String>,
+    /// Give peerd a pipe as its stdin (else /dev/null).
+    stdin_pipe: bool,
 }
 
 impl Env {
@@ -29,12 +31,20 @@ impl Env {
             home: tempfile::tempdir().unwrap(),
             vars: Vec::new(),
             netns: None,
+            stdin_pipe: false,
         }
     }
 
     /// Sets a variable for the daemon.
     pub(crate) fn var(mut self, k: &str, v: &str) -> Env {
         self.vars.push((k.into(), v.into()));
+        self
+    }
+
+    /// Gives peerd a pipe as its stdin, held open until
+    /// [`Peerd::close_stdin`] (or the end of the test).
+    pub(crate) fn stdin_pipe(mut self) -> Env {
+        self.stdin_pipe = true;
         self
     }
 
@@ -68,7 +78,11 @@ impl Env {
             .env_remove("RUST_LOG")
             .current_dir(self.home.path())
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if self.stdin_pipe {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.vars {
@@ -171,6 +185,11 @@ pub(crate) struct Peerd {
 impl Peerd {
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr.unwrap()
+    }
+
+    /// Closes the pipe of its stdin (see [`Env::stdin_pipe`]).
+    pub(crate) fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
     }
 
     /// Sends a signal (`TERM`, `INT`) with kill(1).

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod faults;
 mod flows;
+mod hostile;
 mod limits;
 mod mongo;
 mod robustness;
