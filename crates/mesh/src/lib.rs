@@ -277,6 +277,9 @@ impl Mesh {
         if let Some(d) = &self.shared.discovery {
             d.stop().await;
         }
+        // Followers told of the leave must not register again while this
+        // node is still shutting down.
+        self.shared.node.set_leaving();
         follow::leave(&self.shared).await;
         self.shared.cancel.cancel();
         let mut tasks = self.tasks.lock().await;

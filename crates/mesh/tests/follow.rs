@@ -438,6 +438,26 @@ async fn registrations_are_checked() {
             .peers
             .is_empty()
     );
+
+    // A node that has begun leaving takes no new registrations: a follower
+    // told of the leave must not follow it again while it shuts down.
+    main.node.set_leaving();
+    let resp = post(&register("lab", "http://127.0.0.1:9", now)).await;
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(
+        resp.text().contains("main_peer_unavailable"),
+        "{}",
+        resp.text()
+    );
+    assert!(resp.headers.contains_key("retry-after"));
+    assert!(
+        main.node
+            .list_peers(PeerQuery::default())
+            .await
+            .unwrap()
+            .peers
+            .is_empty()
+    );
     main.stop().await;
 }
 

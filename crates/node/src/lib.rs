@@ -89,6 +89,9 @@ struct Inner {
     role: Mutex<NodeRole>,
     /// For a follower: its main peer as last seen.
     main_peer: Mutex<Option<MainPeerStatus>>,
+    /// Set once this node has begun leaving the group: it takes no new
+    /// peer registrations after its leave notices went out.
+    leaving: std::sync::atomic::AtomicBool,
     /// Nodes seen by discovery only (not in the store).
     discovered: Mutex<HashMap<NodeId, PeerInfo>>,
     /// Bumped whenever a peer registers or leaves.
@@ -154,6 +157,7 @@ impl Node {
             watches: Mutex::new(HashMap::new()),
             role: Mutex::new(NodeRole::Standalone),
             main_peer: Mutex::new(None),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             discovered: Mutex::new(HashMap::new()),
             peers_version: watch::channel(0).0,
             pushed_marks: Mutex::new(HashMap::new()),
@@ -216,6 +220,22 @@ impl Node {
             .main_peer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = main;
+    }
+
+    /// Marks this node as leaving the group (before it tells its peers):
+    /// from now on [`Node::register_peer`] refuses with 503
+    /// `main_peer_unavailable`, so a follower that was just told of the
+    /// leave does not register again while this node is still shutting
+    /// down.
+    pub fn set_leaving(&self) {
+        self.inner
+            .leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once [`Node::set_leaving`] was called.
+    pub fn is_leaving(&self) -> bool {
+        self.inner.leaving.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The main peer this node follows, if any.

@@ -102,6 +102,12 @@ impl Node {
         if let Some(ip) = source {
             self.limit_source(ip)?;
         }
+        if self.is_leaving() {
+            return Err(NodeError::new(
+                ErrorCode::MainPeerUnavailable,
+                "this node is leaving the group",
+            ));
+        }
         check_label("name", &req.name, MAX_NAME_BYTES)?;
         check_label("group", &req.group, MAX_GROUP_BYTES)?;
         let url = peer_url(&req.url)?;
