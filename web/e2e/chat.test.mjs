@@ -5,7 +5,8 @@
  * register, create and join a room and chat (names, marks, unread counts,
  * history paging); a browser user and a `peerctl` user chat both ways;
  * roles, rotation and a kick from the members panel (the kicked user reads
- * nothing new); a reload keeps the identity; password and invite-link
+ * nothing new); a ban, a leave and a room deletion from the members panel;
+ * a reload keeps the identity; password and invite-link
  * joins; a forged message is marked unverified; the chat works by
  * keyboard alone; nothing overflows at 320 px; identities move between browser and peerctl both ways; without
  * the event stream the page long-polls; the Content-Security-Policy is
@@ -368,6 +369,53 @@ test('an identity moves between the browser and peerctl, both ways', async () =>
   await frank.page.getByTestId('me').filter({ hasText: 'frank' }).waitFor();
   await frank.page.getByTestId('me').click();
   assert.equal(await frank.page.getByTestId('account-id').textContent(), frankId);
+});
+
+test('ban, leave and delete from the members panel', async () => {
+  const ivy = await user();
+  const jack = await user();
+  const kim = await user();
+  await register(ivy.page, node.url, 'ivy');
+  const room = await createRoom(ivy.page, 'workshop');
+  for (const [u, name] of /** @type {const} */ ([[jack, 'jack'], [kim, 'kim']])) {
+    await register(u.page, node.url, name);
+    await u.page.goto(`${node.url}/#join=${room}`);
+    await u.page.getByTestId('join-submit').click();
+    await u.page.getByTestId('room-title').filter({ hasText: 'workshop' }).waitFor();
+    await u.page.locator('[data-testid="chat"][data-key="ready"]').waitFor();
+  }
+  await ivy.page.getByTestId('room-tools').click();
+  await ivy.page.getByTestId('members').locator('li', { hasText: 'kim' }).waitFor();
+
+  // A ban removes Jack, rotates the key, and keeps him out.
+  await ivy.page.getByTestId('ban-jack').click();
+  await ivy.page.getByTestId('tool-out').filter({ hasText: /banned jack; key rotated to epoch \d+/ }).waitFor();
+  await jack.page.getByTestId('chat-notice').filter({ hasText: 'You were removed' }).waitFor();
+  await jack.page.goto(`${node.url}/#join=${room}`);
+  await jack.page.getByTestId('join-submit').click();
+  await jack.page.getByTestId('join-error').filter({ hasText: '(banned)' }).waitFor();
+
+  // Kim leaves from her own panel: the room leaves her list and the
+  // owner's member list.
+  await kim.page.getByTestId('room-tools').click();
+  await kim.page.getByTestId('leave').click();
+  await kim.page.waitForURL((u) => !u.hash.includes(room));
+  await kim.page.locator('[data-testid="rooms-mine"] [data-name="workshop"]').waitFor({ state: 'detached' });
+  await kim.page.getByTestId('rooms-public').locator('[data-name="workshop"]').waitFor();
+  await ivy.page.reload();
+  await ivy.page.getByTestId('room-tools').click();
+  await ivy.page.getByTestId('members').locator('li', { hasText: 'ivy' }).waitFor();
+  assert.equal(await ivy.page.getByTestId('members').locator('li', { hasText: 'kim' }).count(), 0);
+
+  // The owner deletes the room, after a confirmation: it is gone for
+  // everyone (Kim can no longer find it to join).
+  ivy.page.once('dialog', (d) => d.accept());
+  await ivy.page.getByTestId('delete-room').click();
+  await ivy.page.waitForURL((u) => !u.hash.includes(room));
+  await ivy.page.locator('[data-testid="rooms-mine"] [data-name="workshop"]').waitFor({ state: 'detached' });
+  await kim.page.goto(`${node.url}/#join=${room}`);
+  await kim.page.getByTestId('join-submit').click();
+  await kim.page.getByTestId('join-error').filter({ hasText: '(room_not_found)' }).waitFor();
 });
 
 test('without the event stream, the open room long-polls', async () => {

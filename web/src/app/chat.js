@@ -406,7 +406,7 @@ export class ChatView {
       }
     }
     const leave = role === 'owner'
-      ? h('button', { type: 'button', class: 'danger', onclick: () => {
+      ? h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-room', onclick: () => {
         if (!confirm(`Delete ${room.name} with all its messages for everyone?`)) return;
         run(async () => {
           await this.app.need().deleteRoom(this.roomId);
