@@ -430,14 +430,15 @@ async fn registrations_are_checked() {
     .await
     .unwrap();
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert!(
+    let no_peers = || async {
         main.node
             .list_peers(PeerQuery::default())
             .await
             .unwrap()
             .peers
             .is_empty()
-    );
+    };
+    assert!(no_peers().await);
 
     // A node that has begun leaving takes no new registrations: a follower
     // told of the leave must not follow it again while it shuts down.
@@ -450,14 +451,7 @@ async fn registrations_are_checked() {
         resp.text()
     );
     assert!(resp.headers.contains_key("retry-after"));
-    assert!(
-        main.node
-            .list_peers(PeerQuery::default())
-            .await
-            .unwrap()
-            .peers
-            .is_empty()
-    );
+    assert!(no_peers().await);
     main.stop().await;
 }
 

@@ -111,6 +111,21 @@ impl Post {
     }
 }
 
+/// How many different posters sent a post since `from` (an index from
+/// [`Load::mark`]) that `matches`.
+pub fn posters_since(posts: &[Post], from: usize, matches: impl Fn(&Post) -> bool) -> usize {
+    let mut who: Vec<usize> = posts
+        .get(from..)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| matches(p))
+        .map(|p| p.poster)
+        .collect();
+    who.sort_unstable();
+    who.dedup();
+    who.len()
+}
+
 struct Shared {
     target: Mutex<(u64, Target)>,
     posts: Mutex<Vec<Post>>,

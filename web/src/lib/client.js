@@ -461,11 +461,24 @@ export class PeerClient {
    */
   async authed(method, target, body, opts = {}) {
     const bytes = body === undefined ? new Uint8Array(0) : utf8Encode(JSON.stringify(body));
+    return this.withSession(async (session) =>
+      parseJson(await this.exchangeOnce(session, method, target, bytes, body !== undefined, opts.signal)));
+  }
+
+  /**
+   * Runs `once` in the current session; when the node answers
+   * `session_expired`, opens a new session and runs it once more.
+   * @private
+   * @template T
+   * @param {(session: ClientSession) => Promise<T>} once
+   * @returns {Promise<T>}
+   */
+  async withSession(once) {
     let retried = false;
     for (;;) {
       const session = await this.currentSession();
       try {
-        return parseJson(await this.exchangeOnce(session, method, target, bytes, body !== undefined, opts.signal));
+        return await once(session);
       } catch (e) {
         if (isCode(e, 'session_expired') && !retried) {
           retried = true;
@@ -1112,21 +1125,7 @@ export class PeerClient {
    * @returns {Promise<EventStream>}
    */
   async events(opts = {}) {
-    const target = '/api/v1/events';
-    let retried = false;
-    for (;;) {
-      const session = await this.currentSession();
-      try {
-        return await this.streamOnce(session, target, opts);
-      } catch (e) {
-        if (isCode(e, 'session_expired') && !retried) {
-          retried = true;
-          if (this.session === session) this.session = null;
-          continue;
-        }
-        throw e;
-      }
-    }
+    return this.withSession((session) => this.streamOnce(session, '/api/v1/events', opts));
   }
 
   /**

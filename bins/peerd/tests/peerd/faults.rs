@@ -10,10 +10,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use peer_client::RoomSettings;
-use peer_testkit::load::{Load, LoadConfig, Outcome, Post, Target, check_acknowledged, read_room};
+use peer_testkit::load::{
+    Load, LoadConfig, Outcome, Post, Target, check_acknowledged, posters_since, read_room,
+};
 use peer_testkit::node::{RawRequest, send};
 use peer_testkit::proxy::Proxy;
 use tokio::io::AsyncReadExt as _;
@@ -26,15 +27,6 @@ use crate::support::{BOUND, Env, Peerd};
 const POSTERS: usize = 6;
 /// Posts acknowledged in each phase before the test moves on.
 const PER_PHASE: usize = 20;
-
-/// A database of its own for one test.
-fn fresh_database(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
 
 /// The `host:port` of the test server's URI (`mongodb://127.0.0.1:N/...`).
 fn mongo_addr(uri: &str) -> SocketAddr {
@@ -49,24 +41,12 @@ fn through(uri: &str, addr: SocketAddr) -> String {
     uri.replacen(&mongo_addr(uri).to_string(), &addr.to_string(), 1)
 }
 
+/// [`mongodb::mongo_args`](crate::mongodb::mongo_args), with session
+/// limits high enough that one token makes every post.
 fn mongo_args<'a>(data: &'a Path, uri: &'a str, database: &'a str) -> Vec<&'a str> {
-    vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--store",
-        "mongodb",
-        "--mongodb-uri",
-        uri,
-        "--mongodb-database",
-        database,
-        // One token makes every post.
-        "--session-rate",
-        "1000000",
-        "--session-burst",
-        "1000000",
-    ]
+    let mut args = crate::mongodb::mongo_args(data, uri, database);
+    args.extend(["--session-rate", "1000000", "--session-burst", "1000000"]);
+    args
 }
 
 async fn drop_database(uri: &str, database: &str) {
@@ -112,16 +92,11 @@ fn acked_since(posts: &[Post], from: usize) -> usize {
 
 /// Posters that got a refusal with status `status` since `from`.
 fn refused_since(posts: &[Post], from: usize, status: u16) -> usize {
-    let mut who: Vec<usize> = posts
-        .get(from..)
-        .unwrap_or_default()
-        .iter()
-        .filter(|p| matches!(p.outcome, Outcome::Refused { status: s, .. } if s == status))
-        .map(|p| p.poster)
-        .collect();
-    who.sort_unstable();
-    who.dedup();
-    who.len()
+    posters_since(
+        posts,
+        from,
+        |p| matches!(p.outcome, Outcome::Refused { status: s, .. } if s == status),
+    )
 }
 
 async fn wait_acked(load: &Load, from: usize, what: &str) {
@@ -171,7 +146,7 @@ fn metric(peerd: &Peerd, name: &str) -> f64 {
 #[test]
 fn mongodb_outage_under_load_answers_503_loses_nothing_and_recovers() {
     let Some(uri) = mongodb_uri() else { return };
-    let database = fresh_database("peerd_faults_outage");
+    let database = crate::mongodb::fresh_database("peerd_faults_outage");
     let rt = runtime();
     rt.block_on(async {
         let proxy = Proxy::start(mongo_addr(&uri)).await.unwrap();
@@ -252,7 +227,7 @@ fn mongodb_outage_under_load_answers_503_loses_nothing_and_recovers() {
 #[test]
 fn kill_9_on_mongodb_loses_no_acknowledged_post() {
     let Some(uri) = mongodb_uri() else { return };
-    let database = fresh_database("peerd_faults_kill");
+    let database = crate::mongodb::fresh_database("peerd_faults_kill");
     let env = Env::new();
     let data = env.home.path().join("data");
     let args = mongo_args(&data, &uri, &database);
@@ -268,14 +243,7 @@ fn kill_9_on_mongodb_loses_no_acknowledged_post() {
         let (status, _, _) = peerd.finish();
         assert_eq!(status.code(), None, "killed by a signal");
         load.wait_until("every poster noticed", BOUND, |p| {
-            let mut who: Vec<usize> = p[killed..]
-                .iter()
-                .filter(|p| matches!(p.outcome, Outcome::NoAnswer(_)))
-                .map(|p| p.poster)
-                .collect();
-            who.sort_unstable();
-            who.dedup();
-            who.len() == POSTERS
+            posters_since(p, killed, |p| matches!(p.outcome, Outcome::NoAnswer(_))) == POSTERS
         })
         .await
         .unwrap();

@@ -562,30 +562,15 @@ fn two_nodes_on_one_mongodb_store_push_their_events_to_each_other() {
     let Some(uri) = crate::mongodb::mongodb_uri() else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let database = format!("peerd_mesh_{}_{nanos}", std::process::id());
+    let database = crate::mongodb::fresh_database("peerd_mesh");
     let env = Env::new();
     // Discovery off (the test environment's default): the nodes find each
     // other in the store's peers collection.
     let start_on = |name: &str| {
         let data = env.home.path().join(name);
-        env.start(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--store",
-            "mongodb",
-            "--mongodb-uri",
-            &uri,
-            "--mongodb-database",
-            &database,
-            "--name",
-            name,
-        ])
+        let mut args = crate::mongodb::mongo_args(&data, &uri, &database);
+        args.extend(["--name", name]);
+        env.start(&args)
     };
     let a = start_on("a");
     let b = start_on("b");

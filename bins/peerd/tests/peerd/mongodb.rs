@@ -21,18 +21,23 @@ pub(crate) fn mongodb_uri() -> Option<String> {
     }
 }
 
-#[test]
-fn peerd_on_mongodb_reports_the_store_healthy() {
-    let Some(uri) = mongodb_uri() else { return };
+/// A database of its own for one test.
+pub(crate) fn fresh_database(prefix: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let database = format!("peerd_test_{}_{nanos}", std::process::id());
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
 
-    let env = Env::new();
-    let data = env.home.path().join("data");
-    let peerd = env.start(&[
+/// peerd's flags for a node on `database` of `uri`, with its data
+/// directory (its node key) at `data`, on a free loopback port.
+pub(crate) fn mongo_args<'a>(
+    data: &'a std::path::Path,
+    uri: &'a str,
+    database: &'a str,
+) -> Vec<&'a str> {
+    vec![
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
@@ -40,10 +45,20 @@ fn peerd_on_mongodb_reports_the_store_healthy() {
         "--store",
         "mongodb",
         "--mongodb-uri",
-        &uri,
+        uri,
         "--mongodb-database",
-        &database,
-    ]);
+        database,
+    ]
+}
+
+#[test]
+fn peerd_on_mongodb_reports_the_store_healthy() {
+    let Some(uri) = mongodb_uri() else { return };
+    let database = fresh_database("peerd_test");
+
+    let env = Env::new();
+    let data = env.home.path().join("data");
+    let peerd = env.start(&mongo_args(&data, &uri, &database));
     let (status, body) = peerd.get("/healthz");
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -14,7 +14,9 @@ use peer_node::NodeConfig;
 use peer_node::ratelimit::Rate;
 use peer_store::MemoryStore;
 use peer_testkit::keys;
-use peer_testkit::load::{Load, LoadConfig, Outcome, Target, check_acknowledged, read_room};
+use peer_testkit::load::{
+    Load, LoadConfig, Outcome, Target, check_acknowledged, posters_since, read_room,
+};
 use peer_testkit::node::{RawRequest, SseItem, TestNode, open, send};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -82,14 +84,7 @@ async fn store_outage_under_load_answers_503_loses_nothing_and_recovers() {
     let down = load.mark();
     store.set_down(true);
     load.wait_until("every poster refused", PATIENCE, |p| {
-        let mut who: Vec<usize> = p[down..]
-            .iter()
-            .filter(|p| p.seq().is_none())
-            .map(|p| p.poster)
-            .collect();
-        who.sort_unstable();
-        who.dedup();
-        who.len() == POSTERS
+        posters_since(p, down, |p| p.seq().is_none()) == POSTERS
     })
     .await
     .unwrap();
