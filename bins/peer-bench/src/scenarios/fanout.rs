@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use peer_proto::api::JoinRoom;
 use peer_proto::event::EventKind;
 
-use super::{Ctx, drive, per_sec};
+use super::{Ctx, deliveries, drive, per_sec};
 use crate::setup::{EncryptedRoom, User, sessions};
-use crate::stats::Latencies;
 
 /// How long streams may lag behind the last post before they count as
 /// incomplete.
@@ -137,14 +136,7 @@ pub(crate) async fn run(ctx: &mut Ctx, subscribers: usize) -> anyhow::Result<()>
 
     let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lat = Latencies::default();
-    let mut last = start;
-    for (seq, at) in &received {
-        if let Some(t) = sent.get(seq) {
-            lat.push(at.saturating_duration_since(*t));
-        }
-        last = last.max(*at);
-    }
+    let (mut lat, last) = deliveries(&received, start, |seq| sent.get(&seq).copied());
     let scenario = format!("fan-out (S={subscribers}, P={})", ctx.sizes.posters);
     let expected = subscribers * total_posts;
     ctx.report.add(

@@ -130,6 +130,25 @@ where
 }
 
 /// Adds the p50/p99/p999 rows of `lat`.
+/// What the subscribers of a fan-out received, as (key, arrival): the
+/// post-to-event latencies of the events whose sending time `sent_at`
+/// knows, and when the last event arrived (`start` when none did).
+pub(crate) fn deliveries(
+    received: &[(u64, Instant)],
+    start: Instant,
+    sent_at: impl Fn(u64) -> Option<Instant>,
+) -> (Latencies, Instant) {
+    let mut lat = Latencies::default();
+    let mut last = start;
+    for (key, at) in received {
+        if let Some(t) = sent_at(*key) {
+            lat.push(at.saturating_duration_since(t));
+        }
+        last = last.max(*at);
+    }
+    (lat, last)
+}
+
 pub(crate) fn add_latency(report: &mut Report, scenario: &str, what: &str, lat: &mut Latencies) {
     if let Some(p) = lat.percentiles() {
         report.add(scenario, &format!("{what} p50"), p.p50_us, "µs");

@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
-use super::{Ctx, per_sec};
-use crate::stats::Latencies;
+use super::{Ctx, deliveries, per_sec};
 
 /// How long subscribers may lag behind the last publish (as in `fanout`).
 const DRAIN_BOUND: Duration = Duration::from_secs(30);
@@ -106,17 +105,11 @@ pub(crate) async fn run(ctx: &mut Ctx, mosquitto: &Path, subscribers: usize) -> 
 
     let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lat = Latencies::default();
-    let mut last = start;
-    for (index, at) in &received {
-        let t = usize::try_from(*index)
+    let (mut lat, last) = deliveries(&received, start, |index| {
+        usize::try_from(index)
             .ok()
-            .and_then(|i| sent.get(i).copied().flatten());
-        if let Some(t) = t {
-            lat.push(at.saturating_duration_since(t));
-        }
-        last = last.max(*at);
-    }
+            .and_then(|i| sent.get(i).copied().flatten())
+    });
     let ours = format!("fan-out (S={subscribers}, P={posters})");
     let scenario = format!("mosquitto fan-out (S={subscribers}, P={posters})");
     let rate = per_sec(received.len(), last.saturating_duration_since(start));
